@@ -1,0 +1,42 @@
+"""The ``claude-code-api`` command: serve, worker, admin (keys, budgets, usage, db)."""
+
+from __future__ import annotations
+
+import typer
+
+from claude_code_api import __version__
+
+app = typer.Typer(help="Claude Code API Service.", no_args_is_help=True, add_completion=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the service version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8080, help="TCP port."),
+    demo: bool = typer.Option(False, help="Use the bundled simulated CLI (no credentials)."),
+    workers: int = typer.Option(1, help="uvicorn worker processes (use Redis to share state)."),
+) -> None:
+    """Run the HTTP API with uvicorn."""
+    import os
+
+    import uvicorn
+
+    if demo:
+        os.environ["CCAPI_DEMO"] = "true"
+    uvicorn.run(
+        "claude_code_api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+# --- command groups contributed by the components (each module registers its own) ---------

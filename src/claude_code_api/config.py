@@ -1,0 +1,83 @@
+"""Service settings, read from the environment (prefix ``CCAPI_``) or a ``.env`` file.
+
+Settings are built by the app factory (:func:`claude_code_api.app.create_app`) or the CLI, never
+at import time, so tests can build as many differently-configured services as they like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Each field maps to ``CCAPI_<FIELD_NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CCAPI_", env_file=".env", extra="ignore")
+
+    # --- Claude CLI -------------------------------------------------------------------------
+    claude_bin: str = Field("claude", description="Path or name of the `claude` executable.")
+    demo: bool = Field(False, description="Run on the bundled simulated CLI (no credentials).")
+    bare: bool = Field(
+        False,
+        description="Pass --bare (faster, skips hooks/plugins/CLAUDE.md) but then the CLI "
+        "authenticates only with ANTHROPIC_API_KEY, never with a subscription login.",
+    )
+    max_workers: int = Field(5, ge=1, le=256, description="Concurrent CLI processes.")
+    task_timeout: float = Field(30.0, gt=0, description="Seconds before a CLI call is killed.")
+    queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")
+    result_ttl: float = Field(300.0, gt=0, description="Seconds a finished task result is kept.")
+    max_output_bytes: int = Field(16 * 1024 * 1024, description="Cap on one CLI call's stdout.")
+    env_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Extra environment variable names (or PREFIX_* patterns) passed to the CLI, "
+        "e.g. cloud-provider credentials.",
+    )
+    default_system_prompt: str = Field(
+        "You are a helpful assistant.", description="System prompt in chat mode."
+    )
+    workdir_root: Path | None = Field(
+        None, description="Where per-task working directories are made (default: system temp)."
+    )
+
+    # --- storage ------------------------------------------------------------------------------
+    database_url: str = Field("sqlite:///./budgets.db", description="SQLAlchemy URL.")
+    default_max_tokens: int = Field(
+        4096, ge=1, description="Output tokens reserved when a request sets no max_tokens."
+    )
+    alert_webhook_url: str | None = Field(None, description="POST target for budget alerts.")
+    usage_flush_interval: float = Field(0.2, gt=0, description="Seconds between usage flushes.")
+
+    # --- cache / queue ------------------------------------------------------------------------
+    redis_url: str | None = Field(None, description="Redis URL; unset means in-memory backends.")
+    redis_prefix: str = Field("ccapi", description="Prefix of every Redis key.")
+    cache_ttl: int = Field(3600, ge=0, description="Seconds a cached response lives.")
+    cache_max_entries: int = Field(10_000, ge=1, description="In-memory LRU size.")
+    session_ttl: int = Field(24 * 3600, ge=1)
+    visibility_timeout: float = Field(
+        60.0, gt=0, description="Seconds before a queued task held by a dead worker is retried."
+    )
+
+    # --- routing ------------------------------------------------------------------------------
+    router_rules: Path | None = Field(None, description="TOML/YAML file with routing rules.")
+    pricing: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='Per-1K-token price overrides, e.g. {"haiku": {"input": 0.0008, '
+        '"output": 0.004}}.',
+    )
+
+    # --- HTTP API -----------------------------------------------------------------------------
+    admin_key: SecretStr | None = Field(None, description="Bearer key for /admin routes.")
+    max_body_bytes: int = Field(4 * 1024 * 1024, description="Larger request bodies get 413.")
+    batch_max_items: int = Field(50, ge=1)
+    default_rate_limit: int = Field(60, ge=1, description="Requests/minute for keys without one.")
+    shutdown_grace: float = Field(30.0, ge=0, description="Seconds to finish in-flight requests.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment now (not cached: call it once and pass it around)."""
+    return Settings()

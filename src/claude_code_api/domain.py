@@ -1,0 +1,93 @@
+"""Plain data shared by the worker pool, token tracker, cache, storage and HTTP layers."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Mode(str, enum.Enum):
+    """How the CLI runs a task."""
+
+    #: ``--tools "" --system-prompt ...``: ~0.3 KB overhead, no tool can touch the server.
+    CHAT = "chat"
+    #: Plain ``claude -p`` with its tools, only when a request explicitly opts in.
+    AGENT = "agent"
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens and cost of one completion."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All input-side tokens (OpenAI's ``prompt_tokens``)."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class TaskRequest:
+    """Everything needed to run one CLI call. ``prompt`` is sent on stdin, never in argv."""
+
+    prompt: str
+    model: str = "sonnet"
+    project_id: str = "default"
+    system_prompt: str | None = None
+    max_tokens: int | None = None
+    mode: Mode = Mode.CHAT
+    timeout: float | None = None
+    max_budget_usd: float | None = None  # agent mode only (see DEVELOPERS.md)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (used by the distributed queue)."""
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskRequest:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        data["mode"] = Mode(data.get("mode", "chat"))
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class CompletionResult:
+    """What a finished CLI call produced."""
+
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    session_id: str = ""
+    duration_ms: int = 0
+    num_turns: int = 0
+    stop_reason: str = "stop"  # OpenAI finish_reason: "stop" or "length"
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (cache entries, queue results)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompletionResult:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        data["usage"] = Usage(**data.get("usage", {}))
+        return cls(**data)

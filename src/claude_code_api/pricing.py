@@ -1,0 +1,81 @@
+"""Model names and prices: one table shared by the token tracker, the router and budgets.
+
+Prices are USD per 1,000 tokens. The defaults are the seed's single per-model rate (used for
+input and output alike); operators override them with ``CCAPI_PRICING`` (JSON), e.g.
+``{"sonnet": {"input": 0.003, "output": 0.015}}``. Costs reported by the CLI
+(``total_cost_usd``) always win over this table; it is used when the CLI reports none and for
+estimates made before a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Tiers, cheapest first.
+TIERS: tuple[str, ...] = ("haiku", "sonnet", "opus")
+
+#: Full model id passed to ``claude --model`` for each tier alias. The CLI itself also accepts
+#: the aliases; full ids keep the model used explicit in responses.
+DEFAULT_MODEL_IDS: dict[str, str] = {
+    "haiku": "claude-haiku-4-5",
+    "sonnet": "claude-sonnet-4-5",
+    "opus": "claude-opus-4-1",
+}
+
+#: Context window per tier, in tokens.
+CONTEXT_WINDOWS: dict[str, int] = {"haiku": 200_000, "sonnet": 200_000, "opus": 200_000}
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """USD per 1K tokens for one model."""
+
+    input: float
+    output: float
+
+
+DEFAULT_RATES: dict[str, Rate] = {
+    "haiku": Rate(0.00025, 0.00025),
+    "sonnet": Rate(0.003, 0.003),
+    "opus": Rate(0.015, 0.015),
+}
+
+
+def tier_of(model: str) -> str:
+    """Map an alias or a full model id (``claude-3-5-haiku-20241022``) to its tier.
+
+    Unknown names map to ``"sonnet"``, the middle tier, so estimates stay conservative.
+
+    >>> tier_of("claude-opus-4-1-20250805")
+    'opus'
+    """
+    name = model.lower()
+    for tier in TIERS:
+        if tier in name:
+            return tier
+    return "sonnet"
+
+
+class PriceTable:
+    """Per-model rates with optional overrides; immutable once built."""
+
+    def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        rates = dict(DEFAULT_RATES)
+        for model, spec in (overrides or {}).items():
+            base = rates.get(tier_of(model), DEFAULT_RATES["sonnet"])
+            single = spec.get("rate")
+            rates[tier_of(model)] = Rate(
+                input=float(spec.get("input", single if single is not None else base.input)),
+                output=float(spec.get("output", single if single is not None else base.output)),
+            )
+        self._rates = rates
+
+    def rate(self, model: str) -> Rate:
+        """The rate for a model alias or full id."""
+        return self._rates[tier_of(model)]
+
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
+        """USD cost of a call from token counts."""
+        rate = self.rate(model)
+        return (input_tokens * rate.input + output_tokens * rate.output) / 1000.0
