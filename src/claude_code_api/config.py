@@ -71,6 +71,10 @@ class Settings(BaseSettings):
 
     # --- HTTP API -----------------------------------------------------------------------------
     admin_key: SecretStr | None = Field(None, description="Bearer key for /admin routes.")
+    allow_agent_mode: bool = Field(
+        False,
+        description="Let requests opt into agent mode (the CLI's tools run on this server).",
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, description="Larger request bodies get 413.")
     batch_max_items: int = Field(50, ge=1)
     default_rate_limit: int = Field(60, ge=1, description="Requests/minute for keys without one.")

@@ -1,0 +1,286 @@
+"""The completion pipeline shared by chat completions, batch items and WebSocket streams.
+
+    prepare → cache lookup → budget reservation → executor (pool or queue) → settle + usage row
+
+Every call that reaches the executor ends as exactly one usage row, whether it succeeds, fails
+or is cancelled (a client disconnect is charged the tokens it consumed, estimated from what was
+streamed when the CLI could not report them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from claude_code_api.routing import estimate_tokens
+
+from claude_code_api.api.conversation import Conversation, build_conversation
+from claude_code_api.api.schemas import ChatMessage
+from claude_code_api.api.state import Services
+from claude_code_api.domain import CompletionResult, Mode, TaskRequest, Usage
+from claude_code_api.errors import (
+    CCAPIError,
+    CLIOutputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from claude_code_api.pricing import CONTEXT_WINDOWS, DEFAULT_MODEL_IDS, TIERS, tier_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CompletionCall:
+    """A validated request, ready to run."""
+
+    request_id: str
+    project_id: str
+    key_id: str
+    task: TaskRequest
+    conversation: Conversation
+    cache_key: str | None
+    estimate: int  # tokens reserved: prompt estimate + output limit
+    routed: dict[str, Any] | None = None
+    cache_hit: bool = False
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def model(self) -> str:
+        """The model the CLI is asked for."""
+        return self.task.model
+
+
+class CompletionService:
+    """Runs completions for the HTTP and WebSocket layers."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- preparation ----------------------------------------------------------------------
+    async def prepare(
+        self,
+        *,
+        request_id: str,
+        project_id: str,
+        key_id: str,
+        model: str,
+        messages: list[ChatMessage],
+        max_tokens: int | None,
+        temperature: float | None = None,
+        use_cache: bool = True,
+        mode: str = "chat",
+    ) -> CompletionCall:
+        """Validate and route a request; nothing is spent yet."""
+        settings = self.s.settings
+        if mode == "agent" and not settings.allow_agent_mode:
+            raise PermissionDeniedError(
+                "Agent mode is disabled on this server (CCAPI_ALLOW_AGENT_MODE).", param="mode"
+            )
+        requested = model.strip()
+        tier = self._tier_for(requested)
+        output_limit = max_tokens or settings.default_max_tokens
+        window = CONTEXT_WINDOWS.get(tier or "sonnet", 200_000)
+        conversation = build_conversation(
+            messages, context_window=window, reserve_output=output_limit, estimate=estimate_tokens
+        )
+        routed: dict[str, Any] | None = None
+        if tier is None:  # "auto"
+            remaining = await self.s.budgets.remaining(project_id)
+            decision = self.s.router.route(
+                conversation.prompt, budget_remaining=remaining, max_tokens=max_tokens
+            )
+            routed = decision.to_dict()
+            cli_model = DEFAULT_MODEL_IDS[decision.model]
+        elif requested.lower() in TIERS:
+            cli_model = DEFAULT_MODEL_IDS[requested.lower()]
+        else:
+            cli_model = requested
+        prompt_tokens = estimate_tokens(conversation.prompt) + (
+            estimate_tokens(conversation.system_prompt) if conversation.system_prompt else 0
+        )
+        task = TaskRequest(
+            prompt=conversation.prompt,
+            model=cli_model,
+            project_id=project_id,
+            system_prompt=conversation.system_prompt,
+            max_tokens=max_tokens,
+            mode=Mode(mode),
+        )
+        cache_key = None
+        if use_cache and settings.cache_ttl > 0:
+            cache_key = self.s.cache.key_for(
+                project_id=project_id,
+                model=cli_model,
+                system_prompt=conversation.system_prompt,
+                messages=[list(t) for t in conversation.transcript],
+                max_tokens=max_tokens,
+                mode=mode,
+                temperature=temperature,
+            )
+        return CompletionCall(
+            request_id=request_id,
+            project_id=project_id,
+            key_id=key_id,
+            task=task,
+            conversation=conversation,
+            cache_key=cache_key,
+            estimate=prompt_tokens + output_limit,
+            routed=routed,
+        )
+
+    @staticmethod
+    def _tier_for(model: str) -> str | None:
+        name = model.lower()
+        if name == "auto":
+            return None
+        if name in TIERS:
+            return name
+        if name.startswith("claude-") and any(t in name for t in TIERS):
+            return tier_of(name)
+        raise NotFoundError(
+            f"The model '{model[:100]}' does not exist. Use auto, haiku, sonnet, opus or a "
+            "full Claude model id.",
+            param="model",
+            code="model_not_found",
+        )
+
+    # --- execution ------------------------------------------------------------------------
+    async def cached(self, call: CompletionCall) -> CompletionResult | None:
+        """A cache hit (recorded as a zero-cost usage row), or None."""
+        if call.cache_key is None:
+            return None
+        hit = await self.s.cache.get(call.cache_key)
+        self.s.metrics.cache.labels("hit" if hit else "miss").inc()
+        if hit is None:
+            return None
+        hit.cached = True
+        hit.usage.cost_usd = 0.0
+        call.cache_hit = True
+        self._record(call, hit.model, hit.usage, status="ok", cached=True)
+        return hit
+
+    async def complete(self, call: CompletionCall) -> CompletionResult:
+        """Run a non-streaming completion (cache, budget, executor, usage)."""
+        hit = await self.cached(call)
+        if hit is not None:
+            return hit
+        reservation = await self.s.budgets.reserve(call.project_id, call.estimate)
+        try:
+            result = await self.s.executor.run(call.task)
+        except CCAPIError:
+            self._finish(call, reservation, None, status="error")
+            raise
+        except asyncio.CancelledError:
+            # The client went away: the prompt was sent upstream, so charge its estimate.
+            self._finish(call, reservation, self._estimated_usage(call, ""), status="cancelled")
+            raise
+        self._finish(call, reservation, result.usage, status="ok", model=result.model)
+        await self._store(call, result)
+        return result
+
+    async def stream(self, call: CompletionCall) -> AsyncIterator[str | CompletionResult]:
+        """Text deltas, then the final :class:`CompletionResult`.
+
+        The first item is fetched before this returns an iterator's first value so that early
+        failures (busy, CLI missing) surface as HTTP errors, not as a broken stream.
+        """
+        hit = await self.cached(call)
+        if hit is not None:
+            yield hit.text
+            yield hit
+            return
+        reservation = await self.s.budgets.reserve(call.project_id, call.estimate)
+        sent: list[str] = []
+        final: CompletionResult | None = None
+        try:
+            async with aclosing(self.s.executor.stream(call.task)) as items:
+                async for item in items:
+                    if isinstance(item, CompletionResult):
+                        final = item
+                    else:
+                        sent.append(item)
+                        yield item
+        except CCAPIError:
+            usage = self._estimated_usage(call, "".join(sent)) if sent else None
+            self._finish(call, reservation, usage, status="error")
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            self._finish(
+                call, reservation, self._estimated_usage(call, "".join(sent)), status="cancelled"
+            )
+            raise
+        if final is None:  # the executor contract forbids this; never report an empty answer
+            self._finish(call, reservation, None, status="error")
+            raise CLIOutputError("The CLI stream ended without a final result.")
+        self._finish(call, reservation, final.usage, status="ok", model=final.model)
+        await self._store(call, final)
+        yield final
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def _estimated_usage(self, call: CompletionCall, text: str) -> Usage:
+        prompt = call.estimate - (call.task.max_tokens or self.s.settings.default_max_tokens)
+        output = estimate_tokens(text) if text else 0
+        cost = self.s.prices.cost(call.model, prompt, output)
+        return Usage(input_tokens=prompt, output_tokens=output, cost_usd=cost)
+
+    async def _store(self, call: CompletionCall, result: CompletionResult) -> None:
+        if call.cache_key is not None:
+            await self.s.cache.put(call.cache_key, result, ttl=self.s.settings.cache_ttl)
+
+    def _finish(
+        self,
+        call: CompletionCall,
+        reservation: Any,
+        usage: Usage | None,
+        *,
+        status: str,
+        model: str | None = None,
+    ) -> None:
+        """Settle the reservation and write the usage row, shielded from cancellation."""
+        spent = usage.total_tokens if usage else 0
+        self._spawn(self.s.budgets.settle(reservation, spent))
+        self._record(call, model or call.model, usage or Usage(), status=status, cached=False)
+        metrics = self.s.metrics
+        metrics.completions.labels(tier_of(model or call.model), status).inc()
+        if usage:
+            tier = tier_of(model or call.model)
+            metrics.tokens.labels(tier, "input").inc(usage.prompt_tokens)
+            metrics.tokens.labels(tier, "output").inc(usage.output_tokens)
+            metrics.cost.labels(tier).inc(usage.cost_usd)
+
+    def _record(
+        self, call: CompletionCall, model: str, usage: Usage, *, status: str, cached: bool
+    ) -> None:
+        latency_ms = int((time.perf_counter() - call.started) * 1000)
+        self.s.record_usage(
+            project_id=call.project_id,
+            model=model,
+            usage=usage,
+            cached=cached,
+            status=status,
+            request_id=call.request_id,
+            key_id=call.key_id,
+            latency_ms=latency_ms,
+        )
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        async def runner() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("background settlement failed")
+
+        task = asyncio.get_running_loop().create_task(runner())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for pending settlements (shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -1,0 +1,43 @@
+"""Prometheus metrics. Each app gets its own registry so several apps can live in one process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    """The service's metrics on a private registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("ccapi_requests", "HTTP requests", ["route", "status"], registry=r)
+        self.latency = Histogram(
+            "ccapi_request_latency_seconds", "HTTP request latency", ["route"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.tokens = Counter("ccapi_tokens", "Tokens used", ["model", "kind"], registry=r)
+        self.cost = Counter("ccapi_cost_usd", "Cost in USD", ["model"], registry=r)
+        self.cache = Counter(
+            "ccapi_cache_lookups", "Response cache lookups", ["result"], registry=r
+        )
+        self.completions = Counter(
+            "ccapi_completions", "Completions by outcome", ["model", "status"], registry=r
+        )
+        self.queue_depth = Gauge("ccapi_queue_depth", "Tasks waiting for a worker", registry=r)
+        self.workers_busy = Gauge("ccapi_workers_busy", "CLI workers running", registry=r)
+        self.workers_max = Gauge("ccapi_workers_max", "CLI worker slots", registry=r)
+
+    def bind_pool(self, stats: Callable[[], tuple[int, int, int]]) -> None:
+        """Read ``(busy, queued, max)`` from the pool at scrape time."""
+        self.workers_busy.set_function(lambda: stats()[0])
+        self.queue_depth.set_function(lambda: stats()[1])
+        self.workers_max.set_function(lambda: stats()[2])
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,137 @@
+"""``POST /v1/chat/completions``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from claude_code_api.api.completions import CompletionCall, CompletionService
+from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
+from claude_code_api.api.schemas import ChatCompletion, ChatCompletionRequest, ErrorResponse
+from claude_code_api.api.streaming import cancel_on_disconnect, openai_sse
+from claude_code_api.domain import CompletionResult
+
+router = APIRouter(tags=["chat"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": desc}
+    for code, desc in {
+        400: "Invalid request",
+        401: "Missing, unknown or revoked API key",
+        403: "The key cannot act on that project",
+        404: "Unknown model",
+        413: "Body too large",
+        429: "Rate limit or budget exceeded",
+        502: "The Claude CLI failed",
+        503: "All workers busy (Retry-After)",
+        504: "The CLI timed out",
+    }.items()
+}
+
+
+def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str, Any]:
+    """The ``chat.completion`` object for a finished call."""
+    u = result.usage
+    return {
+        "id": "chatcmpl-" + call.request_id.removeprefix("req_"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model or call.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "finish_reason": result.stop_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.output_tokens,
+            "total_tokens": u.total_tokens,
+            "cost_usd": u.cost_usd,
+            "cached": result.cached,
+        },
+        "system_fingerprint": None,
+    }
+
+
+def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
+    """Headers telling the routed model, cache hit/miss and dropped turns."""
+    headers = {"x-ccapi-model": call.model}
+    if cached is not None:
+        headers["x-ccapi-cache"] = "hit" if cached else "miss"
+    if call.routed:
+        headers["x-ccapi-routed"] = call.routed.get("model", "")
+    if call.conversation.dropped_turns:
+        headers["x-ccapi-dropped-turns"] = str(call.conversation.dropped_turns)
+    return headers
+
+
+async def prepare_call(
+    service: CompletionService, principal: Any, body: ChatCompletionRequest, rid: str
+) -> CompletionCall:
+    """Authorise the project and build the call."""
+    project_id = principal.project_for(body.project_id)
+    return await service.prepare(
+        request_id=rid,
+        project_id=project_id,
+        key_id=principal.key_id,
+        model=body.model,
+        messages=body.messages,
+        max_tokens=body.output_limit(),
+        temperature=body.temperature,
+        use_cache=body.cache,
+        mode=body.mode,
+    )
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        **ERRORS,
+        200: {
+            "description": "A completion, or with `stream: true` a `text/event-stream` of "
+            "`chat.completion.chunk` events ending in `data: [DONE]`.",
+            "content": {"text/event-stream": {}},
+        },
+    },
+)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    principal: PrincipalDep,
+    service: CompletionsDep,
+) -> Response:
+    """Create a chat completion (OpenAI-compatible; `model: auto` routes by task)."""
+    call = await prepare_call(service, principal, body, request_id(request))
+    headers = {**extra_headers(request)}
+    if body.stream:
+        items = service.stream(call)
+        first = await cancel_on_disconnect(request, anext(items))
+        headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            openai_sse(
+                items,
+                first,
+                completion_id="chatcmpl-" + call.request_id.removeprefix("req_"),
+                created=int(time.time()),
+                model=call.model,
+                include_usage=include_usage,
+            ),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    result = await cancel_on_disconnect(request, service.complete(call))
+    headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+    return Response(
+        json.dumps(completion_body(call, result), separators=(",", ":")),
+        media_type="application/json",
+        headers=headers,
+    )

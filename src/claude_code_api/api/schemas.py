@@ -1,0 +1,316 @@
+"""Request and response bodies of the HTTP API (OpenAI's shapes plus the seed's fields).
+
+Unknown top-level fields are refused (as OpenAI does) with a 400 naming the field, and fields
+that would change how the server runs the CLI (working directory, tools, permission mode,
+upstream URL, environment) get an explicit refusal; they are never honoured.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Fields some clients send to steer a CLI agent; refused with a specific message.
+FORBIDDEN_FIELDS: frozenset[str] = frozenset(
+    {
+        "cwd", "working_directory", "workdir", "add_dir", "tools", "tool_choice", "functions",
+        "function_call", "allowed_tools", "allowedTools", "disallowed_tools", "permission_mode",
+        "permissionMode", "dangerously_skip_permissions", "base_url", "api_base", "upstream_url",
+        "anthropic_base_url", "env", "environment", "mcp_config", "settings", "claude_bin",
+        "system_prompt_file", "parallel_tool_calls",
+    }
+)  # fmt: skip
+
+
+class TextPart(BaseModel):
+    """One ``{"type": "text", "text": ...}`` content part."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    """One message of the conversation."""
+
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] = Field(..., description="Text, or a list of text parts.")
+    name: str | None = None
+
+    def text(self) -> str:
+        """The message's text with parts joined."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``."""
+
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """``POST /v1/chat/completions`` body."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "auto",
+                    "messages": [
+                        {"role": "system", "content": "You are terse."},
+                        {"role": "user", "content": "Explain async/await in one line."},
+                    ],
+                    "max_tokens": 200,
+                }
+            ]
+        },
+    )
+
+    model: str = Field("auto", description="auto | haiku | sonnet | opus | a full Claude model id")
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    project_id: str | None = Field(None, max_length=128, description="Defaults to the key's.")
+    max_tokens: int | None = Field(None, ge=1, le=128_000)
+    max_completion_tokens: int | None = Field(None, ge=1, le=128_000)
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Accepted, not honoured: the CLI has no temperature flag."
+    )
+    top_p: float | None = Field(None, ge=0, le=1, description="Accepted, not honoured.")
+    n: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = Field(None, description="Accepted, not honoured.")
+    user: str | None = Field(None, max_length=256)
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    metadata: dict[str, str] | None = None
+    cache: bool = Field(True, description="false: neither read nor write the response cache.")
+    mode: Literal["chat", "agent"] = Field(
+        "chat", description="agent runs the CLI with its tools; only if the operator allows it."
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model must not be empty")
+        return value.strip()
+
+    def output_limit(self) -> int | None:
+        """``max_completion_tokens`` wins over the older ``max_tokens``."""
+        return self.max_completion_tokens or self.max_tokens
+
+
+class AssistantMessage(BaseModel):
+    """The assistant's reply."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    """One choice (always exactly one)."""
+
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length"] = "stop"
+    logprobs: None = None
+
+
+class CompletionUsage(BaseModel):
+    """OpenAI usage plus the cost in USD."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float
+    cached: bool = False
+
+
+class ChatCompletion(BaseModel):
+    """``POST /v1/chat/completions`` response."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+    system_fingerprint: str | None = None
+
+
+class BatchItem(BaseModel):
+    """One item of a batch: a prompt or a message list."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = "auto"
+    prompt: str | None = None
+    messages: list[ChatMessage] | None = None
+    max_tokens: int | None = Field(None, ge=1, le=128_000)
+    system: str | None = None
+
+    def to_messages(self) -> list[ChatMessage]:
+        """Normalise to a message list."""
+        if self.messages:
+            return list(self.messages)
+        if self.prompt is None:
+            raise ValueError("a batch item needs 'prompt' or 'messages'")
+        msgs = [ChatMessage(role="user", content=self.prompt)]
+        if self.system:
+            msgs.insert(0, ChatMessage(role="system", content=self.system))
+        return msgs
+
+
+class BatchRequest(BaseModel):
+    """``POST /v1/batch`` body."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "requests": [
+                        {"model": "haiku", "prompt": "Task 1"},
+                        {"model": "haiku", "prompt": "Task 2"},
+                    ],
+                    "parallel": True,
+                }
+            ]
+        },
+    )
+    requests: list[BatchItem] = Field(..., min_length=1)
+    parallel: bool = True
+    project_id: str | None = Field(None, max_length=128)
+
+
+class BatchResultItem(BaseModel):
+    """One batch result: the completion, or the error for that item alone."""
+
+    index: int
+    ok: bool
+    response: ChatCompletion | None = None
+    error: dict[str, Any] | None = None
+
+
+class BatchResponse(BaseModel):
+    """``POST /v1/batch`` response, results in request order."""
+
+    results: list[BatchResultItem]
+    total_tokens: int
+    total_cost: float
+    succeeded: int
+    failed: int
+
+
+class ModelUsage(BaseModel):
+    """Per-model usage totals."""
+
+    tokens: int
+    cost: float
+    requests: int = 0
+
+
+class UsageResponse(BaseModel):
+    """``GET /v1/usage`` response (the seed's shape)."""
+
+    project_id: str
+    period: str
+    total_tokens: int
+    total_cost: float
+    requests: int = 0
+    by_model: dict[str, ModelUsage]
+    monthly_limit: int | None = None
+    remaining: int | None = None
+
+
+class RouteRequest(BaseModel):
+    """``POST /v1/route`` body."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"task_description": "Fix this bug", "context_size": 500}]},
+    )
+    task_description: str = Field(..., max_length=2_000_000)
+    context_size: int = Field(0, ge=0, le=10_000_000)
+    budget_remaining: int | None = Field(None, ge=0)
+
+
+class RouteResponse(BaseModel):
+    """``POST /v1/route`` response."""
+
+    recommended_model: str
+    reasoning: str
+    signals: dict[str, Any]
+    estimated_cost: dict[str, float]
+
+
+class ModelCard(BaseModel):
+    """One entry of ``GET /v1/models``."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "anthropic"
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models`` response."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class KeyCreateRequest(BaseModel):
+    """``POST /admin/keys`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+    project_id: str = Field(..., min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    name: str | None = Field(None, max_length=128)
+    rate_limit: int | None = Field(None, ge=1, le=1_000_000)
+
+
+class KeyInfo(BaseModel):
+    """An API key's public description (never the secret)."""
+
+    key_id: str
+    project_id: str
+    name: str | None
+    prefix: str
+    rate_limit: int | None
+    revoked: bool
+    created_at: str | None = None
+    last_used_at: str | None = None
+
+
+class KeyCreated(KeyInfo):
+    """The one response that contains the secret."""
+
+    key: str
+
+
+class BudgetRequest(BaseModel):
+    """``PUT /admin/projects/{project_id}/budget`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+    monthly_limit: int | None = Field(..., ge=0, description="Tokens per month; null: unlimited")
+
+
+class ErrorBody(BaseModel):
+    """OpenAI error detail."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI error envelope."""
+
+    error: ErrorBody

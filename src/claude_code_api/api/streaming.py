@@ -1,0 +1,103 @@
+"""OpenAI-style server-sent events and client-disconnect handling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+from fastapi import Request
+
+from claude_code_api.domain import CompletionResult
+from claude_code_api.errors import CCAPIError
+
+T = TypeVar("T")
+
+
+async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``, cancelling it (and so killing its worker) if the client disconnects.
+
+    Starlette does not cancel a plain endpoint when the client goes away; without this a
+    disconnected request would keep a CLI process busy until it finished.
+    """
+    task: asyncio.Future[T] = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                task.cancel()
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await task
+    finally:
+        watcher.cancel()
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    """One ``data:`` event."""
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"data: {payload}\n\n".encode()
+
+
+def _chunk(
+    cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None
+) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
+
+
+async def openai_sse(
+    items: AsyncIterator[str | CompletionResult],
+    first: str | CompletionResult,
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
+    """Render pipeline items as ``chat.completion.chunk`` events ending in ``[DONE]``.
+
+    A failure after the stream started is sent as an ``error`` event (the OpenAI SDK raises it
+    as an ``APIError``), then ``[DONE]``.
+    """
+    yield sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}, None))
+    final: CompletionResult | None = None
+    try:
+        item: str | CompletionResult | None = first
+        while item is not None:
+            if isinstance(item, CompletionResult):
+                final = item
+            elif item:
+                yield sse(_chunk(completion_id, created, model, {"content": item}, None))
+            item = await anext(items, None)
+    except CCAPIError as exc:
+        yield sse(exc.to_openai())
+        yield sse("[DONE]")
+        return
+    finally:
+        await items.aclose()  # type: ignore[attr-defined]
+    assert final is not None
+    used = final.model or model
+    yield sse(_chunk(completion_id, created, used, {}, final.stop_reason))
+    if include_usage:
+        u = final.usage
+        body = _chunk(completion_id, created, used, {}, None)
+        body["choices"] = []
+        body["usage"] = {
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.output_tokens,
+            "total_tokens": u.total_tokens,
+            "cost_usd": u.cost_usd,
+            "cached": final.cached,
+        }
+        yield sse(body)
+    yield sse("[DONE]")

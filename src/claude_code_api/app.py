@@ -1,0 +1,135 @@
+"""The app factory and its lifespan: every stateful object is created here, per app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from claude_code_api import __version__
+from claude_code_api.api.completions import CompletionService
+from claude_code_api.api.errors import install_error_handlers
+from claude_code_api.api.metrics import Metrics
+from claude_code_api.api.middleware import RequestContextMiddleware
+from claude_code_api.api.routes import admin, batch, chat, meta, usage
+from claude_code_api.api.state import Services
+from claude_code_api.auth.ratelimit import RateLimiter
+from claude_code_api.config import Settings
+from claude_code_api.pricing import PriceTable
+
+log = logging.getLogger("claude_code_api")
+
+DESCRIPTION = """\
+OpenAI-compatible API over the Claude Code CLI, with per-project budgets, API keys, rate
+limits, model auto-routing, a response cache and a work queue.
+
+Authenticate with `Authorization: Bearer <key>`. Errors use OpenAI's shape:
+`{"error": {"message", "type", "param", "code"}}`.
+"""
+
+
+async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> Services:
+    """Create and start every component; ``stack`` closes them in reverse order."""
+    from claude_code_api.cache import ResponseCache, backend_from_settings
+    from claude_code_api.routing import Router
+    from claude_code_api.storage import BudgetManager, Database, KeyStore, UsageRecorder
+    from claude_code_api.workers import WorkerPool
+
+    router = Router.from_settings(settings)  # a bad rules file fails here, at startup
+    db = Database.from_url(settings.database_url)
+    stack.push_async_callback(db.dispose)
+    await db.migrate()
+    budgets = BudgetManager(db, settings)
+    recorder = UsageRecorder(db, settings)
+    await recorder.start()
+    stack.push_async_callback(recorder.close)
+    keys = KeyStore(db)
+    stack.push_async_callback(keys.close)
+    backend = backend_from_settings(settings)
+    stack.push_async_callback(backend.close)
+    cache = ResponseCache(backend, settings)
+    pool = WorkerPool(settings)
+    await pool.start()
+    stack.push_async_callback(pool.close, settings.shutdown_grace)
+    executor: Any = pool
+    extras: dict[str, Any] = {}
+    if settings.redis_url:
+        from claude_code_api.cache import DistributedExecutor
+
+        executor = await DistributedExecutor.create(settings, local_pool=pool)
+        stack.push_async_callback(executor.close)
+    limiter = RateLimiter.create(settings.redis_url, settings.redis_prefix)
+
+    def pool_stats() -> tuple[int, int, int]:
+        stats = pool.stats()
+        return stats.busy, stats.queued, stats.max_workers
+
+    metrics.bind_pool(pool_stats)
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        prices=PriceTable(settings.pricing),
+        db=db,
+        budgets=budgets,
+        usage=recorder,
+        keys=keys,
+        router=router,
+        cache=cache,
+        pool=pool,
+        executor=executor,
+        limiter=limiter,
+        extras=extras,
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build services on startup; on shutdown finish in-flight work, flush usage, close."""
+    settings: Settings = app.state.settings
+    async with AsyncExitStack() as stack:
+        services = await build_services(settings, app.state.metrics, stack)
+        completions = CompletionService(services)
+        stack.push_async_callback(completions.drain)
+        app.state.services = services
+        app.state.completions = completions
+        if settings.demo:
+            await _announce_demo_key(services)
+        yield
+
+
+async def _announce_demo_key(services: Services) -> None:
+    _info, secret = await services.keys.create("demo", name="demo (created at startup)")
+    banner = (
+        "\n  Demo mode: simulated Claude CLI, no credentials needed.\n"
+        f"  API key for project 'demo': {secret}\n"
+        "  Try: curl -s localhost:8080/v1/chat/completions "
+        f"-H 'Authorization: Bearer {secret}' -H 'Content-Type: application/json' "
+        """-d '{"model":"auto","messages":[{"role":"user","content":"hello"}]}'\n"""
+    )
+    print(banner, flush=True)  # printed on purpose: the operator asked for a demo key
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app. Settings come from the environment unless given."""
+    settings = settings or Settings()
+    logging.basicConfig(level=settings.log_level)
+    app = FastAPI(
+        title="Claude Code API Service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    for module in (chat, batch, usage, meta, admin):
+        app.include_router(module.router)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=app.state.metrics,
+    )
+    return app

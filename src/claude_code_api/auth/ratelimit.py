@@ -1,0 +1,90 @@
+"""Per-key request rate limits on the maintained `limits` library.
+
+With Redis configured the counters live in Redis, so every API replica shares one limit per key;
+otherwise they live in process memory. A moving window (exact, no burst at window edges) is
+used; in Redis it costs one small Lua script per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from claude_code_api.errors import RateLimitedError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitStatus:
+    """What the ``X-RateLimit-*`` headers report after a request was admitted."""
+
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds when the window frees a slot
+
+    def headers(self) -> dict[str, str]:
+        """Response headers in the de-facto standard (as OpenAI sends them)."""
+        return {
+            "x-ratelimit-limit-requests": str(self.limit),
+            "x-ratelimit-remaining-requests": str(self.remaining),
+            "x-ratelimit-reset-requests": f"{max(0.0, self.reset_at - time.time()):.0f}s",
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
+
+
+class RateLimiter:
+    """Requests-per-minute limits keyed by API key id."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._items: dict[int, RateLimitItemPerMinute] = {}
+
+    @classmethod
+    def create(cls, redis_url: str | None, prefix: str = "ccapi") -> RateLimiter:
+        """Redis-backed when ``redis_url`` is set, in-memory otherwise."""
+        if redis_url:
+            uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
+            return cls(RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:rl"))
+        return cls(MemoryStorage())
+
+    def _item(self, per_minute: int) -> RateLimitItemPerMinute:
+        item = self._items.get(per_minute)
+        if item is None:
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        return item
+
+    async def hit(self, key_id: str, per_minute: int) -> RateLimitStatus:
+        """Count one request; raise :class:`RateLimitedError` (429) when over the limit."""
+        item = self._item(per_minute)
+        allowed = await self._limiter.hit(item, key_id)
+        stats = await self._limiter.get_window_stats(item, key_id)
+        if not allowed:
+            retry_after = max(1.0, stats.reset_time - time.time())
+            raise RateLimitedError(
+                f"Rate limit of {per_minute} requests per minute exceeded for this API key.",
+                retry_after=retry_after,
+                limit=per_minute,
+            )
+        return RateLimitStatus(per_minute, stats.remaining, stats.reset_time)
+
+    async def reset(self) -> None:
+        """Forget every counter (admin/testing)."""
+        await self._storage.reset()
+
+    async def check(self) -> bool:
+        """Whether the storage answers (for /readyz)."""
+        try:
+            return bool(await self._storage.check())
+        except Exception:  # the probe must never raise
+            log.warning("rate limit storage check failed", exc_info=True)
+            return False
