@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from claude_code_api import __version__
+from claude_code_api import __version__, websocket
 from claude_code_api.api.completions import CompletionService
 from claude_code_api.api.errors import install_error_handlers
 from claude_code_api.api.metrics import Metrics
@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for module in (chat, batch, usage, meta, admin):
+    for module in (chat, batch, usage, meta, admin, websocket):
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.api.conftest import (
     admin_headers,
     bearer,

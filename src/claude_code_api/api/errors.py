@@ -14,6 +14,7 @@ import math
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claude_code_api.api.schemas import FORBIDDEN_FIELDS
@@ -35,9 +36,9 @@ def error_response(exc: CCAPIError, headers: dict[str, str] | None = None) -> JS
     return JSONResponse(exc.to_openai(), status_code=exc.status_code, headers=out)
 
 
-def validation_error(exc: RequestValidationError) -> InvalidRequestError:
+def validation_error(exc: RequestValidationError | ValidationError) -> InvalidRequestError:
     """Turn pydantic's error list into one clear message naming the first bad field."""
-    errors = exc.errors()
+    errors = list(exc.errors())
     if not errors:
         return InvalidRequestError("Invalid request.")
     first = errors[0]

@@ -1,0 +1,146 @@
+"""``/v1/stream``: chat completions streamed over a WebSocket.
+
+Protocol (JSON text frames)::
+
+    → {"type": "auth", "api_key": "ccapi_..."}            (unless an Authorization header was sent)
+    → {"type": "chat", "model": "sonnet", "messages": [...], "max_tokens": 500,
+       "session_id": "optional: the server keeps the history under this id"}
+    ← {"type": "token", "content": "Hello"}
+    ← {"type": "done", "model": "...", "usage": {...}, "cached": false, "request_id": "req_..."}
+    ← {"type": "error", "error": {"message", "type", "param", "code"}}
+
+Several ``chat`` messages may follow on one connection. A disconnect mid-answer kills the
+worker (the pipeline's stream is closed) and the tokens consumed are still charged.
+With ``session_id`` the conversation is kept in the session store (24 h TTL) so a client only
+sends the new user message.
+"""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import aclosing
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from claude_code_api.api.completions import CompletionService
+from claude_code_api.api.errors import validation_error
+from claude_code_api.api.middleware import new_request_id
+from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage
+from claude_code_api.api.state import Services
+from claude_code_api.auth.principal import Principal
+from claude_code_api.domain import CompletionResult
+from claude_code_api.errors import AuthenticationError, CCAPIError, InvalidRequestError
+
+router = APIRouter(tags=["streaming"])
+
+
+async def _authenticate(ws: WebSocket, services: Services) -> Principal:
+    header = ws.headers.get("authorization", "")
+    secret = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not secret:
+        first = await ws.receive_json()
+        if not isinstance(first, dict) or first.get("type") != "auth":
+            raise AuthenticationError("Send {'type': 'auth', 'api_key': ...} first.")
+        secret = str(first.get("api_key", ""))
+    admin = services.settings.admin_key
+    if admin is not None and hmac.compare_digest(
+        secret.encode(), admin.get_secret_value().encode()
+    ):
+        return Principal(key_id="admin", project_id=None, rate_limit=0, is_admin=True)
+    info = await services.keys.authenticate(secret) if 0 < len(secret) <= 256 else None
+    if info is None:
+        raise AuthenticationError("Invalid API key.")
+    limit = info.rate_limit or services.settings.default_rate_limit
+    return Principal(key_id=info.key_id, project_id=info.project_id, rate_limit=limit)
+
+
+async def _answer(
+    ws: WebSocket, services: Services, service: CompletionService, principal: Principal,
+    message: dict[str, Any],
+) -> None:  # fmt: skip
+    session_id = message.pop("session_id", None)
+    message.pop("type", None)
+    try:
+        body = ChatCompletionRequest.model_validate({**message, "stream": True})
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    await services.limiter.hit(principal.key_id, principal.rate_limit or 10**9)
+    project_id = principal.project_for(body.project_id)
+    messages = list(body.messages)
+    history: list[dict[str, Any]] = []
+    if session_id:
+        stored = await services.cache.get_session(f"{project_id}:{session_id}") or {}
+        history = list(stored.get("messages", []))
+        messages = [ChatMessage.model_validate(m) for m in history] + messages
+    rid = new_request_id()
+    call = await service.prepare(
+        request_id=rid,
+        project_id=project_id,
+        key_id=principal.key_id,
+        model=body.model,
+        messages=messages,
+        max_tokens=body.output_limit(),
+        temperature=body.temperature,
+        use_cache=body.cache,
+    )
+    final: CompletionResult | None = None
+    async with aclosing(service.stream(call)) as items:
+        async for item in items:
+            if isinstance(item, CompletionResult):
+                final = item
+            else:
+                await ws.send_json({"type": "token", "content": item})
+    assert final is not None
+    if session_id:
+        history += [m.model_dump() for m in body.messages]
+        history.append({"role": "assistant", "content": final.text})
+        await services.cache.store_session(f"{project_id}:{session_id}", {"messages": history})
+    u = final.usage
+    await ws.send_json(
+        {
+            "type": "done",
+            "model": final.model,
+            "cached": final.cached,
+            "request_id": rid,
+            "finish_reason": final.stop_reason,
+            "usage": {
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.output_tokens,
+                "total_tokens": u.total_tokens,
+                "cost_usd": u.cost_usd,
+            },
+        }
+    )
+
+
+@router.websocket("/v1/stream")
+async def stream(ws: WebSocket) -> None:
+    """Stream chat completions token by token."""
+    services: Services = ws.app.state.services
+    service: CompletionService = ws.app.state.completions
+    await ws.accept()
+    try:
+        try:
+            principal = await _authenticate(ws, services)
+        except CCAPIError as exc:
+            await ws.send_json({"type": "error", **exc.to_openai()})
+            await ws.close(code=4401)
+            return
+        while True:
+            message = await ws.receive_json()
+            if not isinstance(message, dict) or message.get("type") != "chat":
+                err = InvalidRequestError("Expected a message with type 'chat'.", param="type")
+                await ws.send_json({"type": "error", **err.to_openai()})
+                continue
+            try:
+                await _answer(ws, services, service, principal, message)
+            except CCAPIError as exc:
+                await ws.send_json({"type": "error", **exc.to_openai()})
+    except WebSocketDisconnect:
+        return
+    except ValueError:  # a frame that is not JSON
+        err = InvalidRequestError("Frames must be JSON text.")
+        await ws.send_json({"type": "error", **err.to_openai()})
+        await ws.close(code=1003)
