@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from tests.api.conftest import ADMIN_KEY, admin_headers, bearer, chat_body, create_key
 
 

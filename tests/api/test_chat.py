@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.api.conftest import (
     admin_headers,
     bearer,

@@ -6,6 +6,7 @@ import asyncio
 
 import openai
 import pytest
+
 from tests.api.conftest import ServerThread, admin_create_key_sync
 
 

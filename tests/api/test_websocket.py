@@ -1,0 +1,92 @@
+"""``/v1/stream`` over a real WebSocket (Starlette's TestClient runs the app's lifespan)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from claude_code_api.app import create_app
+from tests.api.conftest import admin_headers, make_settings
+
+
+@pytest.fixture
+def ws_client(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        created = client.post("/admin/keys", json={"project_id": "ws"}, headers=admin_headers())
+        yield client, created.json()["key"]
+
+
+def test_websocket_connection(ws_client: tuple[TestClient, str]) -> None:
+    client, key = ws_client
+    with client.websocket_connect("/v1/stream", headers={"Authorization": f"Bearer {key}"}) as ws:
+        ws.send_json(
+            {"type": "chat", "model": "haiku", "messages": [{"role": "user", "content": "hi"}]}
+        )
+        frames = []
+        while True:
+            frame = ws.receive_json()
+            frames.append(frame)
+            if frame["type"] in ("done", "error"):
+                break
+    assert frames[-1]["type"] == "done"
+    assert frames[-1]["usage"]["total_tokens"] > 0
+
+
+def test_streaming_response(ws_client: tuple[TestClient, str]) -> None:
+    client, key = ws_client
+    with client.websocket_connect("/v1/stream") as ws:
+        ws.send_json({"type": "auth", "api_key": key})
+        for turn in ("My name is Ada.", "What is my name?"):
+            ws.send_json(
+                {
+                    "type": "chat",
+                    "model": "sonnet",
+                    "session_id": "s1",
+                    "messages": [{"role": "user", "content": turn}],
+                }
+            )
+            tokens = []
+            while True:
+                frame = ws.receive_json()
+                if frame["type"] == "token":
+                    tokens.append(frame["content"])
+                else:
+                    break
+            assert frame["type"] == "done", frame
+            assert "".join(tokens)
+        # The second turn carried the first as history, so its prompt was longer.
+        assert frame["usage"]["prompt_tokens"] > 0
+
+
+def test_websocket_error_handling(ws_client: tuple[TestClient, str]) -> None:
+    client, key = ws_client
+    with client.websocket_connect("/v1/stream") as ws:
+        ws.send_json({"type": "auth", "api_key": "wrong"})
+        frame = ws.receive_json()
+        assert frame["type"] == "error"
+        assert frame["error"]["type"] == "authentication_error"
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_json()
+    with client.websocket_connect("/v1/stream", headers={"Authorization": f"Bearer {key}"}) as ws:
+        ws.send_json({"type": "hello"})
+        assert ws.receive_json()["error"]["param"] == "type"
+        ws.send_json(
+            {"type": "chat", "model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
+        )
+        assert ws.receive_json()["error"]["code"] == "model_not_found"
+        ws.send_json({"type": "chat", "model": "haiku", "messages": []})
+        assert ws.receive_json()["error"]["type"] == "invalid_request_error"
+        ws.send_json(
+            {
+                "type": "chat",
+                "model": "haiku",
+                "messages": [{"role": "user", "content": "[[sim:exit=4]]"}],
+            }
+        )
+        assert ws.receive_json()["error"]["code"].startswith("cli")
+        ws.send_text("not json")
+        assert ws.receive_json()["type"] == "error"
