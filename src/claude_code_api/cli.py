@@ -21,21 +21,28 @@ def serve(
     port: int = typer.Option(8080, help="TCP port."),
     demo: bool = typer.Option(False, help="Use the bundled simulated CLI (no credentials)."),
     workers: int = typer.Option(1, help="uvicorn worker processes (use Redis to share state)."),
+    access_log: bool = typer.Option(True, help="Log every request (method, path, status)."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Run the HTTP API with uvicorn."""
+    """Run the HTTP API with uvicorn (graceful shutdown waits CCAPI_SHUTDOWN_GRACE seconds)."""
     import os
 
     import uvicorn
 
+    from claude_code_api.config import Settings
+
     if demo:
         os.environ["CCAPI_DEMO"] = "true"
+    settings = Settings()
     uvicorn.run(
         "claude_code_api.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=int(settings.shutdown_grace),
     )
 
 

@@ -1,0 +1,162 @@
+"""Benchmark the HTTP API on the simulated CLI: cache hits, misses, and overhead vs the pool.
+
+Starts ``claude-code-api serve --demo`` as a separate process (one uvicorn worker, access log
+off), drives it with a raw keep-alive HTTP client, and compares miss latency with calling the
+worker pool directly in this process. Prints a table and writes ``bench/results/api.json``.
+
+    python bench/api.py [--hits 10000] [--misses 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _loadgen import build_request, run_load  # noqa: E402
+
+from claude_code_api.config import Settings  # noqa: E402
+from claude_code_api.domain import TaskRequest  # noqa: E402
+from claude_code_api.workers import WorkerPool  # noqa: E402
+
+ADMIN = "bench-admin-key"
+HOST = "127.0.0.1"
+
+
+def start_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CCAPI_ADMIN_KEY": ADMIN,
+        "CCAPI_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+        "CCAPI_MAX_WORKERS": "5",
+        "CCAPI_QUEUE_MAX": "1000",
+        "CCAPI_LOG_LEVEL": "WARNING",
+    }
+    cli = Path(sys.executable).parent / "claude-code-api"
+    return subprocess.Popen(
+        [str(cli), "serve", "--demo", "--port", str(port), "--no-access-log",
+         "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def wait_ready(url: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def chat(prompt: str, cache: bool = True) -> dict[str, object]:
+    return {
+        "model": "haiku",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": 64,
+        "cache": cache,
+    }
+
+
+async def direct_pool_latency(n: int, workdir: Path) -> dict[str, float]:
+    """p50/p95 of ``WorkerPool.run`` on the simulated CLI, sequentially, in this process."""
+    pool = WorkerPool(Settings(demo=True, max_workers=5, workdir_root=workdir))
+    await pool.start()
+    lat = []
+    try:
+        for i in range(n):
+            task = TaskRequest(prompt=f"direct miss {i}", model="claude-haiku-4-5", max_tokens=64)
+            started = time.perf_counter()
+            await pool.run(task)
+            lat.append(time.perf_counter() - started)
+    finally:
+        await pool.close()
+    lat.sort()
+    return {
+        "p50_ms": round(statistics.median(lat) * 1000, 2),
+        "p95_ms": round(lat[int(0.95 * len(lat))] * 1000, 2),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    from tests.api.conftest import free_port
+
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        proc = start_server(port, workdir)
+        try:
+            wait_ready(url)
+            created = httpx.post(
+                f"{url}/admin/keys",
+                json={"project_id": "bench", "rate_limit": 10_000_000},
+                headers={"Authorization": f"Bearer {ADMIN}"},
+            ).json()
+            key = created["key"]
+            hit = build_request(HOST, port, "POST", "/v1/chat/completions", chat("hit me"), key)
+            warm = await run_load(HOST, port, [hit], concurrency=1, total=200)
+            assert warm.statuses == {200: 200}, warm.statuses
+            hits_1 = await run_load(HOST, port, [hit], concurrency=1, total=args.hits // 5)
+            hits_10 = await run_load(HOST, port, [hit], concurrency=10, total=args.hits)
+            miss_reqs = [
+                build_request(
+                    HOST, port, "POST", "/v1/chat/completions", chat(f"miss {i}", False), key
+                )
+                for i in range(args.misses)
+            ]
+            miss_1 = await run_load(HOST, port, miss_reqs, concurrency=1, total=args.misses // 2)
+            miss_5 = await run_load(HOST, port, miss_reqs, concurrency=5, total=args.misses)
+            server_rss = rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        direct = await direct_pool_latency(args.misses // 2, workdir)
+    m1 = miss_1.summary()
+    report: dict[str, object] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "cache_hits_1_client": hits_1.summary(),
+        "cache_hits_10_clients": hits_10.summary(),
+        "misses_1_client": m1,
+        "misses_5_clients": miss_5.summary(),
+        "direct_pool_sequential": direct,
+        "added_latency_p50_ms": round(float(m1["p50_ms"]) - direct["p50_ms"], 2),  # type: ignore[arg-type]
+        "server_peak_rss_mb": server_rss,
+        "targets": {
+            "hits_10_clients_rps": ">= 1000",
+            "hits_1_client_p50_ms": "<= 2",
+            "added_latency_p50_ms": "<= 3",
+        },
+    }
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hits", type=int, default=10_000)
+    parser.add_argument("--misses", type=int, default=200)
+    report = asyncio.run(main(parser.parse_args()))
+    print(json.dumps(report, indent=2))
+    out = Path(__file__).parent / "results" / "api.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
