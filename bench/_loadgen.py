@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def free_port() -> int:
+    """An unused loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def build_request(host: str, port: int, method: str, path: str, body: Any, key: str) -> bytes:

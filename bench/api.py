@@ -22,13 +22,11 @@ import time
 from pathlib import Path
 
 import httpx
+from claude_code_api.workers import WorkerPool
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _loadgen import build_request, run_load  # noqa: E402
-
-from claude_code_api.config import Settings  # noqa: E402
-from claude_code_api.domain import TaskRequest  # noqa: E402
-from claude_code_api.workers import WorkerPool  # noqa: E402
+from _loadgen import build_request, free_port, run_load  # bench/ is sys.path[0]
+from claude_code_api.config import Settings
+from claude_code_api.domain import TaskRequest
 
 ADMIN = "bench-admin-key"
 HOST = "127.0.0.1"
@@ -98,8 +96,6 @@ async def direct_pool_latency(n: int, workdir: Path) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    from tests.api.conftest import free_port
-
     port = free_port()
     url = f"http://{HOST}:{port}"
     with tempfile.TemporaryDirectory() as tmp:
