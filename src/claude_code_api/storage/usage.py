@@ -1,0 +1,227 @@
+"""The usage log: one row per completion, written in batches off the request path.
+
+:class:`UsageRecorder` buffers :class:`UsageRecord` objects in memory (``record`` never waits on
+the database) and writes them with one multi-row ``INSERT`` per batch, updating the hourly rollup
+(``usage_hourly``) in the same transaction so rollup totals always equal the raw log. Rows stay
+buffered while the database is down and are retried; ``close()`` drains everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from claude_code_api.errors import StorageUnavailableError
+from claude_code_api.storage.common import Clock, ensure_projects, hour_start, insert_for, naive_utc
+from claude_code_api.storage.common import utc_now as _utc_now
+from claude_code_api.storage.db import Database
+from claude_code_api.storage.tables import usage_hourly, usage_log
+
+log = logging.getLogger(__name__)
+
+#: Values of ``UsageRecord.status``.
+STATUSES: tuple[str, ...] = ("ok", "error", "cancelled")
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One completion's usage, as the API layer reports it.
+
+    ``tokens`` defaults to the sum of the four token counts; set it only when just a total is
+    known (the seed's ``track_usage``).
+    """
+
+    project_id: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+    status: str = "ok"
+    request_id: str | None = None
+    key_id: str | None = None
+    latency_ms: int | None = None
+    timestamp: datetime | None = None
+    tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        """``tokens`` if set, else input + output + cache tokens."""
+        if self.tokens is not None:
+            return self.tokens
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_tokens
+            + self.cache_read_tokens
+        )
+
+    def to_row(self, now: datetime) -> dict[str, Any]:
+        """The ``usage_log`` row (``timestamp`` falls back to ``now``)."""
+        return {
+            "project_id": self.project_id,
+            "model": self.model,
+            "tokens": self.total_tokens,
+            "cost_usd": float(self.cost_usd),
+            "timestamp": naive_utc(self.timestamp) if self.timestamp else now,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_tokens": self.cache_creation_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cached": self.cached,
+            "status": self.status,
+            "request_id": self.request_id,
+            "key_id": self.key_id,
+            "latency_ms": self.latency_ms,
+        }
+
+
+def _rollup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    totals: dict[tuple[str, datetime, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["project_id"], hour_start(row["timestamp"]), row["model"])
+        agg = totals.get(key)
+        if agg is None:
+            agg = totals[key] = {
+                "project_id": key[0],
+                "bucket_start": key[1],
+                "model": key[2],
+                "requests": 0,
+                "tokens": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": 0.0,
+            }
+        agg["requests"] += 1
+        agg["tokens"] += row["tokens"]
+        agg["input_tokens"] += row["input_tokens"]
+        agg["output_tokens"] += row["output_tokens"]
+        agg["cost_usd"] += row["cost_usd"]
+    # A fixed order makes concurrent writers lock rollup rows in the same order (no deadlocks).
+    return [totals[key] for key in sorted(totals)]
+
+
+async def write_usage_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``usage_log`` rows and add them to the hourly rollup, in the caller's transaction."""
+    if not rows:
+        return
+    await ensure_projects(conn, (row["project_id"] for row in rows), rows[0]["timestamp"])
+    await conn.execute(usage_log.insert(), list(rows))
+    stmt = insert_for(conn, usage_hourly)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["project_id", "bucket_start", "model"],
+        set_={
+            name: usage_hourly.c[name] + stmt.excluded[name]
+            for name in ("requests", "tokens", "input_tokens", "output_tokens", "cost_usd")
+        },
+    )
+    await conn.execute(stmt, _rollup(rows))
+
+
+class UsageRecorder:
+    """Non-blocking, batched writer of usage rows.
+
+    ``record()`` appends to an in-memory buffer; a background task writes the buffer every
+    ``flush_interval`` seconds, or as soon as ``batch_size`` rows are waiting. If the database is
+    unavailable the rows stay buffered (up to ``max_buffer``) and are retried.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        flush_interval: float = 0.2,
+        batch_size: int = 2000,
+        max_buffer: int = 1_000_000,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.max_buffer = max_buffer
+        self._clock = clock or _utc_now
+        self._buffer: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.written = 0
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        """Rows recorded but not yet written."""
+        return len(self._buffer)
+
+    async def start(self) -> None:
+        """Start the background flusher (``record`` also starts it on first use)."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def record(self, rec: UsageRecord) -> None:
+        """Queue one usage row; never blocks and never raises on database trouble."""
+        if len(self._buffer) >= self.max_buffer:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                log.error("usage buffer full: %d rows dropped so far", self.dropped)
+            return
+        self._buffer.append(rec.to_row(naive_utc(self._clock())))
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        if len(self._buffer) >= self.batch_size:
+            self._wake.set()
+
+    async def flush(self) -> int:
+        """Write every buffered row now; returns how many were written.
+
+        Raises :class:`StorageUnavailableError` if the database cannot be written (the unwritten
+        rows stay buffered).
+        """
+        written = 0
+        async with self._flush_lock:
+            while self._buffer:
+                batch = self._buffer[: self.batch_size]
+                async with self.db.write() as conn:
+                    await write_usage_rows(conn, batch)
+                # Only this method removes rows and it holds the lock: the prefix is `batch`.
+                del self._buffer[: len(batch)]
+                written += len(batch)
+                self.written += len(batch)
+        return written
+
+    async def _run(self) -> None:
+        delay = self.flush_interval
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+            try:
+                await self.flush()
+                delay = self.flush_interval
+            except Exception:  # keep the rows and retry; never let the flusher die
+                delay = min(max(delay * 2, 0.5), 10.0)  # back off while the database is down
+                log.warning("usage flush failed; %d rows kept for retry", self.pending)
+
+    async def close(self, *, attempts: int = 5) -> None:
+        """Stop the flusher and write every remaining row (retrying a few times)."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        for attempt in range(attempts):
+            try:
+                await self.flush()
+                return
+            except StorageUnavailableError:
+                await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+        log.error("usage store unavailable at shutdown: %d usage rows lost", self.pending)
