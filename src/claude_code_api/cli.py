@@ -47,3 +47,10 @@ def serve(
 
 
 # --- command groups contributed by the components (each module registers its own) ---------
+
+from claude_code_api.storage.admin_cli import budget_app, db_app, keys_app, usage  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(budget_app, name="budget")
+app.add_typer(db_app, name="db")
+app.command("usage")(usage)
