@@ -54,3 +54,15 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(budget_app, name="budget")
 app.add_typer(db_app, name="db")
 app.command("usage")(usage)
+
+
+@app.command("worker")
+def worker(
+    concurrency: int = typer.Option(
+        0, min=0, help="Tasks run at once (default: CCAPI_MAX_WORKERS)."
+    ),
+) -> None:
+    """Take tasks from the shared Redis queue and run them (needs CCAPI_REDIS_URL)."""
+    from claude_code_api.cache.worker import main
+
+    main(concurrency=concurrency or None)

@@ -1,0 +1,173 @@
+"""The distributed executor: run locally while a local worker is free, else through the queue.
+
+It satisfies the ``Executor`` protocol (``run``, ``stream``) the API calls. Remote tasks go to a
+:class:`~claude_code_api.cache.queue.WorkQueue`; a ``claude-code-api worker`` process (or an API
+replica's :class:`~claude_code_api.cache.worker.QueueWorker`) runs them and publishes events
+that this replica, the owner of the request, reads back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError
+
+from claude_code_api.cache.queue import WorkQueue, error_from_event
+from claude_code_api.config import Settings
+from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.errors import BusyError, TaskTimeoutError, WorkerLostError
+
+log = logging.getLogger(__name__)
+
+
+class LocalPool(Protocol):
+    """The part of ``WorkerPool`` the executor needs."""
+
+    async def run(self, task: TaskRequest) -> CompletionResult:
+        """Run one task to completion."""
+        ...
+
+    def stream(self, task: TaskRequest) -> AsyncIterator[str | CompletionResult]:
+        """Text deltas, then exactly one result."""
+        ...
+
+    def stats(self) -> Any:
+        """An object with ``busy``, ``queued`` and ``max_workers``."""
+        ...
+
+
+class DistributedExecutor:
+    """``run``/``stream`` on the local pool when it has a free worker, else on the shared queue.
+
+    Waiting for a remote task is bounded: ``start_timeout`` for some worker to start it (then
+    :class:`TaskTimeoutError`, and the task is marked cancelled), ``idle_timeout`` between two
+    events once started (then :class:`WorkerLostError`). A streamed task whose worker died after
+    deltas were sent fails with :class:`WorkerLostError` rather than replaying text.
+    """
+
+    def __init__(
+        self,
+        queue: WorkQueue,
+        local_pool: LocalPool | None = None,
+        *,
+        start_timeout: float = 120.0,
+        idle_timeout: float = 100.0,
+    ) -> None:
+        self.queue = queue
+        self.local_pool = local_pool
+        self.start_timeout = start_timeout
+        self.idle_timeout = idle_timeout
+
+    @classmethod
+    async def create(
+        cls, settings: Settings, local_pool: LocalPool | None = None
+    ) -> DistributedExecutor:
+        """Executor over the Redis queue configured by ``settings`` (needs ``redis_url``)."""
+        from claude_code_api.cache.redis_queue import RedisWorkQueue
+
+        queue = RedisWorkQueue.from_settings(settings)
+        return cls(
+            queue,
+            local_pool,
+            start_timeout=settings.task_timeout * 2 + settings.visibility_timeout,
+            idle_timeout=settings.task_timeout + settings.visibility_timeout + 5,
+        )
+
+    def local_has_room(self) -> bool:
+        """True when the local pool would start a task now instead of queueing it."""
+        if self.local_pool is None:
+            return False
+        stats = self.local_pool.stats()
+        return int(stats.busy) + int(stats.queued) < int(stats.max_workers)
+
+    async def run(self, task: TaskRequest) -> CompletionResult:
+        """Run ``task`` locally or remotely; raises the task's domain error."""
+        if self.local_has_room():
+            assert self.local_pool is not None
+            return await self.local_pool.run(task)
+        async for item in self._remote(task, streaming=False):
+            if isinstance(item, CompletionResult):
+                return item
+        raise WorkerLostError("remote task ended without a result")  # pragma: no cover
+
+    async def stream(self, task: TaskRequest) -> AsyncIterator[str | CompletionResult]:
+        """Text deltas then exactly one :class:`CompletionResult`, locally or remotely."""
+        if self.local_has_room():
+            assert self.local_pool is not None
+            source = self.local_pool.stream(task)
+        else:
+            source = self._remote(task, streaming=True)
+        try:
+            async for item in source:
+                yield item
+        finally:
+            aclose = getattr(source, "aclose", None)  # closing early kills the CLI process
+            if aclose is not None:
+                await aclose()
+
+    async def _enqueue(self, task: TaskRequest) -> str:
+        try:
+            return await self.queue.put({"task": task.to_dict()})
+        except (RedisError, OSError) as exc:
+            log.warning("work queue unavailable (%s); refusing the task", type(exc).__name__)
+            raise BusyError(
+                "All local workers are busy and the work queue is unavailable."
+            ) from exc
+
+    async def _remote(
+        self, task: TaskRequest, *, streaming: bool
+    ) -> AsyncIterator[str | CompletionResult]:
+        task_id = await self._enqueue(task)
+        cursor, started, sent_text, finished = "0", 0, False, False
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if not started:
+                        raise TaskTimeoutError(
+                            f"No worker started the task within {self.start_timeout:.0f}s."
+                        )
+                    raise WorkerLostError(
+                        f"The worker running the task went silent for {self.idle_timeout:.0f}s."
+                    )
+                try:
+                    events = await self.queue.read_events(task_id, cursor, block=min(left, 1.0))
+                except (RedisError, OSError):  # Redis restarting: keep waiting until deadline
+                    await asyncio.sleep(0.2)
+                    continue
+                for event_id, event in events:
+                    cursor = event_id
+                    deadline = time.monotonic() + self.idle_timeout
+                    kind = event.get("type")
+                    if kind == "started":
+                        started = int(event.get("attempt", 1))
+                        if started > 1 and sent_text and streaming:
+                            raise WorkerLostError(
+                                "The worker streaming this answer died after sending part of it."
+                            )
+                    elif kind == "delta" and streaming:
+                        sent_text = True
+                        yield str(event.get("text", ""))
+                    elif kind == "result":
+                        finished = True
+                        yield CompletionResult.from_dict(event["result"])
+                        return
+                    elif kind == "error":
+                        finished = True
+                        raise error_from_event(event.get("error", {}))
+        finally:
+            if not finished:
+                try:
+                    await self.queue.cancel(task_id)
+                except (RedisError, OSError):
+                    log.warning("could not mark abandoned task %s cancelled", task_id)
+            await self.queue.discard(task_id)
+
+    async def close(self) -> None:
+        """Close the queue's connections (the local pool is closed by its owner)."""
+        await self.queue.close()

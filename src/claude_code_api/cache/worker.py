@@ -1,0 +1,202 @@
+"""The consumer side of the work queue, and the ``claude-code-api worker`` process.
+
+:class:`QueueWorker` takes deliveries with bounded concurrency (a semaphore, a dict of running
+tasks, as arq does), runs each on an executor (its own ``WorkerPool``), publishes text deltas
+and the final result or error to the task's event stream, and acks only after publishing: a
+worker that dies before that leaves the task pending, and another worker re-runs it after the
+visibility timeout. A task delivered more than ``max_attempts`` times is failed with
+:class:`WorkerLostError` instead of being run again, so a poison task cannot kill workers
+forever and the requester always hears back. SIGTERM stops taking work and drains in-flight
+tasks within a grace period; tasks still running then are left un-acked for redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from claude_code_api.cache.queue import Delivery, WorkQueue, error_event
+from claude_code_api.config import Settings, get_settings
+from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.errors import CLIOutputError, WorkerLostError
+
+log = logging.getLogger(__name__)
+
+
+class StreamingExecutor(Protocol):
+    """What a queue worker runs tasks on (``WorkerPool`` satisfies it)."""
+
+    def stream(self, task: TaskRequest) -> AsyncIterator[str | CompletionResult]:
+        """Text deltas, then exactly one result."""
+        ...
+
+
+class QueueWorker:
+    """Consumes a :class:`WorkQueue` with up to ``concurrency`` tasks at once."""
+
+    def __init__(
+        self,
+        queue: WorkQueue,
+        executor: StreamingExecutor,
+        *,
+        concurrency: int = 1,
+        name: str | None = None,
+        max_attempts: int = 2,
+        heartbeat: float = 5.0,
+    ) -> None:
+        self.queue = queue
+        self.executor = executor
+        self.concurrency = max(1, concurrency)
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.max_attempts = max_attempts
+        self.heartbeat = heartbeat
+        self.completed = 0
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._running: dict[str, tuple[asyncio.Task[None], Delivery]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take and run tasks until ``stop`` is set (then call :meth:`drain`)."""
+        beats = asyncio.create_task(self._heartbeats())
+        try:
+            while not stop.is_set():
+                await self._slots.acquire()
+                delivery = None
+                try:
+                    if not stop.is_set():
+                        delivery = await self.queue.take(self.name, block=1.0)
+                except (RedisError, OSError) as exc:
+                    log.warning("worker %s: queue unavailable (%s)", self.name, exc)
+                    await asyncio.sleep(1.0)
+                if delivery is None:
+                    self._slots.release()
+                    continue
+                job = asyncio.create_task(self._handle(delivery))
+                self._running[delivery.id] = (job, delivery)
+                job.add_done_callback(functools.partial(self._done, delivery.id))
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+
+    def _done(self, key: str, _job: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        self._slots.release()
+
+    async def drain(self, grace: float) -> int:
+        """Wait up to ``grace`` seconds for running tasks; cancel (un-acked) the rest.
+
+        Returns how many tasks were cancelled; they will be redelivered to another worker.
+        """
+        jobs = [job for job, _ in self._running.values()]
+        if not jobs:
+            return 0
+        _, pending = await asyncio.wait(jobs, timeout=grace)
+        for job in pending:
+            job.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            held = [delivery for _, delivery in self._running.values()]
+            try:
+                await self.queue.touch(self.name, held)
+            except (RedisError, OSError) as exc:
+                log.warning("worker %s: heartbeat failed (%s)", self.name, exc)
+
+    async def _handle(self, delivery: Delivery) -> None:
+        task_id = delivery.task_id
+        try:
+            if delivery.attempt > self.max_attempts:
+                log.error(
+                    "task %s lost its worker %d times; failing it", task_id, delivery.attempt - 1
+                )
+                lost = WorkerLostError(
+                    f"The task's worker died {delivery.attempt - 1} times; giving up on it."
+                )
+                await self.queue.publish(task_id, error_event(lost))
+            elif not await self.queue.is_cancelled(task_id):
+                await self._execute(delivery)
+            await self.queue.ack(delivery)
+            self.completed += 1
+        except (RedisError, OSError) as exc:  # cannot report: leave it pending for redelivery
+            log.warning("worker %s: task %s not acked (%s)", self.name, task_id, exc)
+
+    async def _execute(self, delivery: Delivery) -> None:
+        task_id = delivery.task_id
+        await self.queue.publish(
+            task_id, {"type": "started", "attempt": delivery.attempt, "worker": self.name}
+        )
+        try:
+            task = TaskRequest.from_dict(delivery.payload["task"])
+            final: CompletionResult | None = None
+            items = self.executor.stream(task)
+            try:
+                async for item in items:
+                    if isinstance(item, CompletionResult):
+                        final = item
+                    else:
+                        await self.queue.publish(task_id, {"type": "delta", "text": item})
+            finally:
+                aclose = getattr(items, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            if final is None:
+                raise CLIOutputError("The executor finished without a result.")
+        except (RedisError, OSError):
+            raise
+        except Exception as exc:  # every task failure goes back to its owner as an event
+            await self.queue.publish(task_id, error_event(exc))
+            return
+        await self.queue.publish(task_id, {"type": "result", "result": final.to_dict()})
+
+
+async def serve_worker(
+    settings: Settings, *, concurrency: int | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run a queue worker on its own ``WorkerPool`` until SIGTERM/SIGINT (or ``stop``)."""
+    from claude_code_api.cache.redis_queue import RedisWorkQueue
+    from claude_code_api.workers import WorkerPool
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    size = concurrency or settings.max_workers
+    queue = RedisWorkQueue.from_settings(settings)
+    pool = WorkerPool(settings.model_copy(update={"max_workers": size}))
+    await pool.start()
+    worker = QueueWorker(
+        queue,
+        pool,
+        concurrency=size,
+        heartbeat=max(0.2, settings.visibility_timeout / 3),
+    )
+    log.info("worker %s: consuming %s with %d slots", worker.name, queue.stream, size)
+    try:
+        await worker.run(stop)
+        left = await worker.drain(settings.shutdown_grace)
+        log.info("worker %s: stopped (%d tasks left for redelivery)", worker.name, left)
+    finally:
+        await pool.close()
+        await queue.close()
+
+
+def main(concurrency: int | None = None) -> None:
+    """Entry point of ``claude-code-api worker``: settings are read now, from the environment."""
+    settings = get_settings()
+    if not settings.redis_url:
+        raise SystemExit("claude-code-api worker needs CCAPI_REDIS_URL (the shared queue).")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(serve_worker(settings, concurrency=concurrency))
