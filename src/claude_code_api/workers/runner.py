@@ -1,0 +1,320 @@
+"""Runs one ``claude -p`` call: argv, environment, working directory, process lifecycle.
+
+Every call:
+
+- is started with ``create_subprocess_exec`` (never a shell) in its own session/process group,
+  with the prompt on **stdin** (argv is capped at 128 KiB and visible in ``ps``);
+- runs in a fresh temporary working directory that is removed afterwards;
+- sees only an allow-listed environment (:func:`build_env`), ``CLAUDECODE`` never;
+- reads ``--output-format stream-json --verbose --include-partial-messages`` line by line,
+  bounded per line and in total;
+- ends with the process group killed (SIGTERM, a short grace, SIGKILL) and the process reaped,
+  whether it finished, failed, timed out or its consumer went away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncGenerator, Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from claude_code_api.config import Settings
+from claude_code_api.domain import CompletionResult, Mode, TaskRequest
+from claude_code_api.errors import (
+    CLIError,
+    CLIExitError,
+    CLINotFoundError,
+    CLIOutputError,
+    TaskTimeoutError,
+)
+from claude_code_api.pricing import DEFAULT_MODEL_IDS, PriceTable
+from claude_code_api.workers.protocol import StreamParser, summarize_stderr
+
+log = logging.getLogger(__name__)
+
+#: Exact names always passed to the CLI.
+ENV_NAMES = frozenset({"HOME", "PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME"})
+#: Name patterns always passed: the CLI's own settings and upstream credentials.
+ENV_PATTERNS = ("ANTHROPIC_*", "CLAUDE_CODE_*", "LC_*")
+#: Never passed, even when allow-listed: an inherited CLAUDECODE makes calls hang.
+ENV_DENIED = frozenset({"CLAUDECODE"})
+
+TERM_GRACE = 0.5  # seconds between SIGTERM and SIGKILL
+EXIT_GRACE = 5.0  # seconds to wait for the CLI to exit after its final result
+STDERR_LIMIT = 64 * 1024
+
+SpawnHook = Callable[[asyncio.subprocess.Process], None]
+
+
+class Runner(Protocol):
+    """What the pool needs from a runner (a seam for tests and alternative transports)."""
+
+    def stream(
+        self, task: TaskRequest, *, timeout: float | None = None, on_spawn: SpawnHook | None = None
+    ) -> AsyncGenerator[str | CompletionResult, None]:
+        """Text deltas, then exactly one :class:`CompletionResult`."""
+        ...
+
+
+def env_allowed(name: str, extra: list[str] | tuple[str, ...] = ()) -> bool:
+    """Whether an environment variable may reach the CLI."""
+    if name in ENV_DENIED:
+        return False
+    if name in ENV_NAMES:
+        return True
+    patterns = (*ENV_PATTERNS, *extra)
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def build_env(
+    settings: Settings, task: TaskRequest, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The CLI's environment: allow-listed variables of ``base`` plus per-task settings.
+
+    ``settings.env_allowlist`` adds exact names or ``PREFIX_*`` patterns (cloud credentials).
+    ``task.max_tokens`` becomes ``CLAUDE_CODE_MAX_OUTPUT_TOKENS`` (the CLI's upstream
+    ``max_tokens``, verified with the fake upstream).
+    """
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if env_allowed(k, tuple(settings.env_allowlist))}
+    if task.max_tokens is not None:
+        env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(task.max_tokens)
+    env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    return env
+
+
+def model_id(model: str) -> str:
+    """Tier aliases become full ids (explicit in responses); full ids pass through."""
+    return DEFAULT_MODEL_IDS.get(model.lower(), model)
+
+
+def cli_command(settings: Settings) -> list[str]:
+    """The executable part of the argv: the real CLI, or the simulated one in demo mode.
+
+    Raises:
+        CLINotFoundError: the configured binary is not on ``PATH`` / not executable.
+    """
+    if settings.demo:
+        sim = Path(sys.executable).with_name("claude-sim")
+        if sim.exists():
+            return [str(sim)]
+        return [sys.executable, "-m", "claude_code_api.workers.simulated_cli"]
+    found = shutil.which(settings.claude_bin)
+    if found is None:
+        raise CLINotFoundError(
+            f"Claude CLI {settings.claude_bin!r} not found or not executable "
+            "(install @anthropic-ai/claude-code or set CCAPI_CLAUDE_BIN)."
+        )
+    return [found]
+
+
+def build_argv(settings: Settings, task: TaskRequest) -> list[str]:
+    """The full argv (no prompt: it goes on stdin)."""
+    argv = [
+        *cli_command(settings),
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--include-partial-messages",
+        "--model",
+        model_id(task.model),
+    ]
+    if task.mode is Mode.AGENT:
+        if task.max_budget_usd is not None:
+            argv += ["--max-budget-usd", f"{task.max_budget_usd:.6f}"]
+        return argv
+    system = (
+        task.system_prompt if task.system_prompt is not None else (settings.default_system_prompt)
+    )
+    argv += ["--tools", "", "--system-prompt", system, "--no-session-persistence"]
+    if settings.bare:
+        argv.append("--bare")
+    return argv
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal a whole process group, ignoring one that is already gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def terminate(proc: asyncio.subprocess.Process, grace: float = TERM_GRACE) -> None:
+    """SIGTERM the group, SIGKILL it after ``grace``, and reap the leader."""
+    if proc.returncode is None:
+        kill_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), grace)
+    kill_group(proc.pid, signal.SIGKILL)  # also takes down children that outlived the leader
+    await proc.wait()
+
+
+class CLIRunner:
+    """Runs tasks with the configured (or simulated) CLI. Satisfies :class:`Runner`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        prices: PriceTable | None = None,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.prices = prices or PriceTable(settings.pricing)
+        self.base_env = base_env
+
+    async def run(self, task: TaskRequest, *, timeout: float | None = None) -> CompletionResult:
+        """Run a task to completion and return its result."""
+        result: CompletionResult | None = None
+        async for item in self.stream(task, timeout=timeout):
+            if isinstance(item, CompletionResult):
+                result = item
+        assert result is not None  # stream() always ends with a result or raises
+        return result
+
+    async def stream(
+        self, task: TaskRequest, *, timeout: float | None = None, on_spawn: SpawnHook | None = None
+    ) -> AsyncGenerator[str | CompletionResult, None]:
+        """Text deltas as the CLI streams them, then exactly one :class:`CompletionResult`.
+
+        Closing the iterator early (or cancelling its consumer) kills the CLI's process group.
+
+        Raises:
+            CLINotFoundError, CLIExitError, CLIOutputError, CLIResultError, TaskTimeoutError.
+        """
+        argv = build_argv(self.settings, task)
+        env = build_env(self.settings, task, self.base_env)
+        limit = self.settings.max_output_bytes
+        loop = asyncio.get_running_loop()
+        seconds = timeout or task.timeout or self.settings.task_timeout
+        deadline = loop.time() + seconds
+        root = self.settings.workdir_root
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)
+        proc: asyncio.subprocess.Process | None = None
+        stdin_task: asyncio.Task[None] | None = None
+        stderr_task: asyncio.Task[bytes] | None = None
+        try:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    cwd=workdir,
+                    env=env,
+                    start_new_session=True,
+                    limit=limit,
+                )
+            except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+                raise CLINotFoundError(f"Cannot start the Claude CLI: {exc.strerror}") from exc
+            if on_spawn is not None:
+                on_spawn(proc)
+            stdin_task = asyncio.create_task(_feed_stdin(proc, task.prompt.encode()))
+            stderr_task = asyncio.create_task(_drain(proc.stderr))
+            parser = StreamParser(model=model_id(task.model), prices=self.prices)
+            total = 0
+            assert proc.stdout is not None
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        line = await proc.stdout.readline()
+                except TimeoutError:
+                    raise TaskTimeoutError(
+                        f"The CLI did not finish within {seconds:g}s and was killed."
+                    ) from None
+                except (ValueError, asyncio.LimitOverrunError) as exc:
+                    raise CLIOutputError(f"A CLI output line exceeded {limit} bytes.") from exc
+                if not line:
+                    break
+                total += len(line)
+                if total > limit:
+                    raise CLIOutputError(f"The CLI's output exceeded {limit} bytes.")
+                for delta in parser.feed(line):
+                    yield delta
+                if parser.truncated:
+                    break  # max_tokens reached: stop the CLI's paid continuation calls
+                if parser.result_event is not None:
+                    break
+            if not parser.truncated:  # truncated: the cleanup below stops the CLI at once
+                await _wait_exit(proc, deadline, loop)
+            if parser.result_event is None and not parser.truncated and proc.returncode:
+                stderr = await _finish_drain(stderr_task)
+                raise CLIExitError(
+                    f"The CLI exited with status {proc.returncode} without a result.",
+                    returncode=proc.returncode,
+                    detail=summarize_stderr(stderr),
+                )
+            try:
+                result = parser.finish()
+            except CLIError as exc:
+                exc.detail = exc.detail or summarize_stderr(await _finish_drain(stderr_task))
+                raise
+            yield result
+        finally:
+            if proc is not None:
+                await asyncio.shield(_cleanup(proc, stdin_task, stderr_task))
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _wait_exit(
+    proc: asyncio.subprocess.Process, deadline: float, loop: asyncio.AbstractEventLoop
+) -> None:
+    try:
+        await asyncio.wait_for(proc.wait(), max(0.1, min(EXIT_GRACE, deadline - loop.time())))
+    except TimeoutError:
+        log.warning("claude pid %d closed stdout but did not exit; killing it", proc.pid)
+
+
+async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+        proc.stdin.close()
+        await proc.stdin.wait_closed()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the CLI exited before reading everything; its exit status tells why
+
+
+async def _drain(stream: asyncio.StreamReader | None) -> bytes:
+    """Read a stream to EOF, keeping only its last ``STDERR_LIMIT`` bytes."""
+    if stream is None:
+        return b""
+    kept = b""
+    while chunk := await stream.read(65536):
+        kept = (kept + chunk)[-STDERR_LIMIT:]
+    return kept
+
+
+async def _finish_drain(task: asyncio.Task[bytes] | None) -> bytes:
+    if task is None:
+        return b""
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), 1.0)
+    except TimeoutError:
+        return b""
+
+
+async def _cleanup(
+    proc: asyncio.subprocess.Process,
+    stdin_task: asyncio.Task[None] | None,
+    stderr_task: asyncio.Task[bytes] | None,
+) -> None:
+    await terminate(proc)
+    for task in (stdin_task, stderr_task):
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await task

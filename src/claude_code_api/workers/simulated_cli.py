@@ -1,0 +1,361 @@
+"""``claude-sim``: a stand-in for the ``claude`` CLI, used by tests and ``serve --demo``.
+
+It accepts the flags the service passes to the real CLI (``-p``, ``--model``,
+``--output-format json|stream-json|text``, ``--verbose``, ``--include-partial-messages``,
+``--tools``, ``--system-prompt``, ``--no-session-persistence``, ``--bare``,
+``--max-budget-usd``, ``--input-format``, ``--version``), reads the prompt from stdin and prints
+the same event shapes as the real CLI. It imports only the standard library (plus the
+stdlib-only :mod:`claude_code_api.pricing`) so it starts in a few tens of milliseconds.
+
+The answer is deterministic and proves the prompt arrived byte for byte::
+
+    [claude-sim claude-sonnet-4-5] bytes=12 sha256=<hex of stdin>. You said: <first words> ...
+
+Tokens: input = (prompt + system prompt characters) // 4 (at least 1); output = the words of
+the answer. ``total_cost_usd`` uses the seed prices; ``modelUsage`` is keyed by the full model
+id. ``CLAUDE_CODE_MAX_OUTPUT_TOKENS=N`` truncates the answer to N words and, like the real CLI,
+reports ``stop_reason: max_tokens`` on the stream and then an ``is_error`` result saying the
+response "exceeded the N output token maximum".
+
+Knobs: an environment variable (named ``CLAUDE_CODE_SIM_*`` so it passes the service's
+environment allow-list) or a marker anywhere in the prompt (``[[sim:name]]`` or
+``[[sim:name=value]]``, so HTTP-level tests can pick a behaviour per request). A marker wins.
+
+=================  ============================  =============================================
+marker             environment variable          effect
+=================  ============================  =============================================
+``delay=S``        ``CLAUDE_CODE_SIM_DELAY``       sleep S seconds before answering
+``chunk_delay=S``  ``CLAUDE_CODE_SIM_CHUNK_DELAY`` sleep S seconds between streamed deltas
+``exit=N``         ``CLAUDE_CODE_SIM_EXIT``        print to stderr, exit N, no result
+``error=KIND``     ``CLAUDE_CODE_SIM_ERROR``       ``is_error`` result; KIND = overloaded,
+                                                   rate_limit, auth, budget or other
+``malformed``      ``CLAUDE_CODE_SIM_MALFORMED``   non-JSON and truncated JSON, no result
+``noise``          ``CLAUDE_CODE_SIM_NOISE``       non-JSON lines between valid events
+``hang``           ``CLAUDE_CODE_SIM_HANG``        stream one delta, then sleep forever
+``no_result``      ``CLAUDE_CODE_SIM_NO_RESULT``   stream the answer, exit 0 without result
+``empty_result``   ``CLAUDE_CODE_SIM_EMPTY_RESULT`` stream the answer, result text ``""``
+``big=N``          ``CLAUDE_CODE_SIM_BIG``         answer with N bytes of text
+``spawn_child``    ``CLAUDE_CODE_SIM_SPAWN_CHILD`` start a sleeping child process (same
+                                                   process group, inherits stdout)
+``exit_early``     ``CLAUDE_CODE_SIM_EXIT_EARLY``  with spawn_child: exit at once, leaving the
+                                                   child holding stdout open (a "lost" worker)
+(none)             ``CLAUDE_CODE_SIM_PIDFILE``     write "<own pid> <child pid>" to this file
+=================  ============================  =============================================
+
+The stderr of ``exit=N`` mentions the ``ANTHROPIC_API_KEY`` it was given, as a crashing CLI
+might, so tests can check the service redacts keys from error details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+from claude_code_api.pricing import DEFAULT_MODEL_IDS, DEFAULT_RATES, tier_of
+
+VERSION = "2.1.0 (Claude Code simulated)"
+_MARKER = re.compile(r"\[\[sim:([a-z_]+)(?:=([^\]]*))?\]\]")
+
+_ERRORS: dict[str, tuple[str, int | None, str]] = {
+    # kind: (subtype, api_error_status, result text) as the real CLI reports them
+    "overloaded": ("success", 529, "API Error: 529 Overloaded. This is a server-side issue."),
+    "rate_limit": ("success", 429, "API Error: Request rejected (429) · rate limited"),
+    "auth": ("success", 401, "Failed to authenticate. API Error: 401 invalid x-api-key"),
+    "budget": ("error_max_budget_usd", None, ""),
+    "other": ("error_during_execution", None, "API Error: something went wrong"),
+}
+
+
+def knobs(prompt: str, environ: dict[str, str]) -> dict[str, str]:
+    """The active knobs: environment variables overridden by prompt markers."""
+    found: dict[str, str] = {}
+    prefix = "CLAUDE_CODE_SIM_"
+    for name, value in environ.items():
+        if name.startswith(prefix) and value != "":
+            found[name[len(prefix) :].lower()] = value
+    for match in _MARKER.finditer(prompt):
+        found[match.group(1)] = match.group(2) if match.group(2) is not None else "1"
+    return found
+
+
+def answer_text(prompt_bytes: bytes, model: str) -> str:
+    """The deterministic answer for a prompt."""
+    digest = hashlib.sha256(prompt_bytes).hexdigest()
+    words = prompt_bytes.decode("utf-8", "replace").split()[:30]
+    said = " ".join(words) if words else "(nothing)"
+    return (
+        f"[claude-sim {model}] bytes={len(prompt_bytes)} sha256={digest}. "
+        f"You said: {said} . This is a deterministic reply from the simulated Claude CLI."
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="claude", add_help=True)
+    parser.add_argument("prompt", nargs="?")
+    parser.add_argument("-p", "--print", action="store_true", dest="print_mode")
+    parser.add_argument("--model", default="claude-sonnet-4-5")
+    parser.add_argument("--output-format", choices=("text", "json", "stream-json"), default="text")
+    parser.add_argument("--input-format", choices=("text", "stream-json"), default="text")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--include-partial-messages", action="store_true")
+    parser.add_argument("--tools")
+    parser.add_argument("--system-prompt", default="")
+    parser.add_argument("--no-session-persistence", action="store_true")
+    parser.add_argument("--bare", action="store_true")
+    parser.add_argument("--max-budget-usd", type=float)
+    parser.add_argument("--version", "-v", action="store_true")
+    return parser
+
+
+class _Out:
+    """Writes events in the chosen output format, flushing each line like the real CLI."""
+
+    def __init__(self, fmt: str, session_id: str) -> None:
+        self.fmt = fmt
+        self.session_id = session_id
+
+    def event(self, payload: dict[str, Any]) -> None:
+        if self.fmt == "stream-json":
+            payload.setdefault("session_id", self.session_id)
+            self.raw(json.dumps(payload))
+
+    def stream_event(self, event: dict[str, Any]) -> None:
+        self.event(
+            {
+                "type": "stream_event",
+                "event": event,
+                "parent_tool_use_id": None,
+                "uuid": str(uuid.uuid4()),
+            }
+        )
+
+    @staticmethod
+    def raw(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def _spawn_child(pidfile: str | None) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    if pidfile:
+        with open(pidfile, "w") as fh:
+            fh.write(f"{os.getpid()} {child.pid}")
+
+
+def _result(
+    model: str,
+    text: str,
+    usage: dict[str, int],
+    cost: float,
+    *,
+    is_error: bool,
+    subtype: str = "success",
+    api_error_status: int | None = None,
+    session_id: str,
+    started: float,
+) -> dict[str, Any]:
+    model_id = DEFAULT_MODEL_IDS.get(model, model)
+    return {
+        "type": "result",
+        "subtype": subtype,
+        "is_error": is_error,
+        "api_error_status": api_error_status,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        "duration_api_ms": 1,
+        "num_turns": 1,
+        "result": text,
+        "stop_reason": "end_turn",
+        "session_id": session_id,
+        "total_cost_usd": cost,
+        "usage": usage,
+        "modelUsage": {
+            model_id: {
+                "inputTokens": usage["input_tokens"],
+                "outputTokens": usage["output_tokens"],
+                "cacheReadInputTokens": 0,
+                "cacheCreationInputTokens": 0,
+                "costUSD": cost,
+            }
+        },
+    }
+
+
+def run(args: argparse.Namespace, prompt_bytes: bytes, environ: dict[str, str]) -> int:
+    """Answer one prompt; returns the exit status."""
+    started = time.monotonic()
+    prompt = prompt_bytes.decode("utf-8", "replace")
+    k = knobs(prompt, environ)
+    session_id = str(uuid.uuid4())
+    out = _Out(args.output_format, session_id)
+    model = DEFAULT_MODEL_IDS.get(args.model, args.model)
+
+    if "spawn_child" in k:
+        _spawn_child(environ.get("CLAUDE_CODE_SIM_PIDFILE"))
+        if "exit_early" in k:
+            os._exit(0)  # the child keeps our stdout open: the service must notice
+    time.sleep(float(k.get("delay", 0)))
+    if "exit" in k:
+        key = environ.get("ANTHROPIC_API_KEY", "sk-ant-none")
+        sys.stderr.write(f"claude-sim: simulated crash (exit {k['exit']}); key in use: {key}\n")
+        return int(k["exit"])
+    if "malformed" in k:
+        out.raw("this is not JSON")
+        out.raw('{"type": "result", "result": "trunc')
+        return 0
+
+    text = "x" * int(k["big"]) if "big" in k else answer_text(prompt_bytes, model)
+    words = text.split(" ")
+    limit_env = environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "")
+    limit = int(limit_env) if limit_env.isdigit() and int(limit_env) > 0 else None
+    truncated = limit is not None and len(words) > limit
+    if truncated:
+        words = words[:limit]
+    pieces = [w + " " for w in words[:-1]] + words[-1:]
+    input_tokens = max(1, (len(prompt_bytes) + len(args.system_prompt)) // 4)
+    usage = {
+        "input_tokens": input_tokens,
+        "output_tokens": len(pieces),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    rate = DEFAULT_RATES[tier_of(model)]
+    cost = round((input_tokens * rate.input + len(pieces) * rate.output) / 1000.0, 10)
+
+    if args.verbose:
+        out.event(
+            {
+                "type": "system",
+                "subtype": "init",
+                "cwd": os.getcwd(),
+                "model": model,
+                "tools": [] if args.tools == "" else ["Bash", "Read", "Write"],
+            }
+        )
+    message_id = f"msg_sim_{uuid.uuid4().hex[:12]}"
+    if args.include_partial_messages:
+        out.stream_event(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": dict(usage, output_tokens=1),
+                },
+            }
+        )
+        out.stream_event(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+        )
+    chunk_delay = float(k.get("chunk_delay", 0))
+    for i, piece in enumerate(pieces):
+        if args.include_partial_messages:
+            out.stream_event(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                }
+            )
+        if "noise" in k and i == 0:
+            out.raw("[sim] a stray log line that is not JSON")
+        if "hang" in k:
+            time.sleep(10**6)
+        time.sleep(chunk_delay)
+    body = "".join(pieces)
+    if args.include_partial_messages:
+        out.stream_event({"type": "content_block_stop", "index": 0})
+        out.stream_event(
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": "max_tokens" if truncated else "end_turn",
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": len(pieces)},
+            }
+        )
+        out.stream_event({"type": "message_stop"})
+    out.event(
+        {
+            "type": "assistant",
+            "message": {
+                "id": message_id,
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": body}],
+            },
+        }
+    )
+    if "no_result" in k:
+        return 0
+
+    error = k.get("error")
+    if truncated:
+        message = (
+            f"API Error: Claude's response exceeded the {limit} output token maximum. "
+            "To configure this behavior, set the CLAUDE_CODE_MAX_OUTPUT_TOKENS "
+            "environment variable."
+        )
+        result = _result(
+            model, message, usage, cost, is_error=True, session_id=session_id, started=started
+        )
+    elif error is not None:
+        subtype, status, message = _ERRORS.get(error, _ERRORS["other"])
+        result = _result(
+            model,
+            message,
+            usage,
+            cost,
+            is_error=True,
+            subtype=subtype,
+            api_error_status=status,
+            session_id=session_id,
+            started=started,
+        )
+    else:
+        shown = "" if "empty_result" in k else body
+        result = _result(
+            model, shown, usage, cost, is_error=False, session_id=session_id, started=started
+        )
+    if args.output_format == "text":
+        out.raw(result["result"])
+    elif args.output_format == "json":
+        out.raw(json.dumps(result))
+    else:
+        out.event(result)
+    return 1 if result["is_error"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    args = _parser().parse_args(argv)
+    if args.version:
+        print(VERSION)
+        return 0
+    if args.output_format == "stream-json" and args.print_mode and not args.verbose:
+        sys.stderr.write(
+            "Error: When using --print, --output-format=stream-json requires --verbose\n"
+        )
+        return 1
+    prompt_bytes = args.prompt.encode() if args.prompt else sys.stdin.buffer.read()
+    return run(args, prompt_bytes, dict(os.environ))
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised as a subprocess
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""A fake Anthropic Messages API on 127.0.0.1, enough for the real ``claude`` binary.
+
+It answers ``POST /v1/messages`` as JSON or as SSE (``message_start`` … ``message_stop``),
+records every request it receives (so tests can assert ``max_tokens``, the model, the system
+prompt, that chat mode sends no tools) and answers anything else the binary asks for with an
+empty 200/404 so nothing reaches the network. A threaded stdlib server is used on purpose: it
+runs outside any event loop, so sync and async tests (and the openai SDK end-to-end test) can
+share it.
+
+    with FakeAnthropic() as upstream:
+        env = upstream.cli_env(home=tmp_path)   # ANTHROPIC_BASE_URL, fake key, HOME
+        ...run claude...
+        assert upstream.messages[-1].body["max_tokens"] == 64
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+DEFAULT_REPLY = "Hello from the fake Anthropic upstream. It answers every request alike."
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the fake answers to one ``/v1/messages`` call."""
+
+    text: str = DEFAULT_REPLY
+    status: int = 200
+    error_type: str = ""  # e.g. "overloaded_error", "rate_limit_error", "authentication_error"
+    input_tokens: int | None = None  # None: derived from the request size
+    chunks: int = 4  # content_block_delta events in a streaming answer
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any = None
+
+    @property
+    def tools(self) -> list[Any]:
+        """Tools sent with a messages call ([] when none)."""
+        return list((self.body or {}).get("tools") or [])
+
+    @property
+    def system_text(self) -> str:
+        """The system prompt, flattened to text."""
+        system = (self.body or {}).get("system") or ""
+        if isinstance(system, str):
+            return system
+        return "".join(block.get("text", "") for block in system if isinstance(block, dict))
+
+
+Responder = Callable[[dict[str, Any]], Reply]
+
+
+def word_tokens(text: str) -> list[str]:
+    """Split a reply into 'tokens' (words with their trailing space) for max_tokens handling."""
+    words = text.split(" ")
+    return [w + " " for w in words[:-1]] + [words[-1]]
+
+
+def _input_tokens(body: dict[str, Any]) -> int:
+    return max(1, len(json.dumps(body.get("messages", []))) // 4)
+
+
+class FakeAnthropic:
+    """The fake server. Use as a context manager, or ``start()``/``stop()``."""
+
+    def __init__(self, responder: Responder | None = None) -> None:
+        self.responder: Responder = responder or (lambda body: Reply())
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL to put in ``ANTHROPIC_BASE_URL``."""
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeAnthropic:
+        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeAnthropic:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- helpers for tests ------------------------------------------------------------------
+    def cli_env(self, home: Path, **extra: str) -> dict[str, str]:
+        """Environment that points the real CLI at this server, offline, with a fake key."""
+        return {
+            "ANTHROPIC_BASE_URL": self.url,
+            "ANTHROPIC_API_KEY": "sk-ant-fake-test-key",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "HOME": str(home),
+            **extra,
+        }
+
+    @property
+    def messages(self) -> list[RecordedRequest]:
+        """The ``POST /v1/messages`` calls received so far (count_tokens excluded)."""
+        with self._lock:
+            return [r for r in self.requests if r.path.split("?")[0] == "/v1/messages"]
+
+    def clear(self) -> None:
+        """Forget recorded requests."""
+        with self._lock:
+            self.requests.clear()
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeAnthropic
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean
+
+    def _read_body(self) -> Any:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return raw.decode("utf-8", "replace")
+
+    def _record(self, body: Any) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.fake._record(RecordedRequest(self.command, self.path, headers, body))
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("request-id", f"req_{uuid.uuid4().hex[:12]}")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_HEAD(self) -> None:
+        self._record(None)
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self._record(None)
+        self._send_json(
+            404, {"type": "error", "error": {"type": "not_found_error", "message": "not here"}}
+        )
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        self._record(body)
+        path = self.path.split("?")[0]
+        if path == "/v1/messages/count_tokens":
+            self._send_json(200, {"input_tokens": _input_tokens(body or {})})
+            return
+        if path != "/v1/messages" or not isinstance(body, dict):
+            self._send_json(
+                404,
+                {"type": "error", "error": {"type": "not_found_error", "message": "unknown route"}},
+            )
+            return
+        reply = self.fake.responder(body)
+        if reply.status != 200:
+            self._send_json(
+                reply.status,
+                {
+                    "type": "error",
+                    "error": {
+                        "type": reply.error_type or "api_error",
+                        "message": f"fake {reply.status}",
+                    },
+                },
+            )
+            return
+        self._answer(body, reply)
+
+    def _answer(self, body: dict[str, Any], reply: Reply) -> None:
+        tokens = word_tokens(reply.text)
+        limit = int(body.get("max_tokens") or len(tokens))
+        stop_reason = "end_turn"
+        if len(tokens) > limit:
+            tokens, stop_reason = tokens[:limit], "max_tokens"
+        text = "".join(tokens)
+        usage = {
+            "input_tokens": reply.input_tokens
+            if reply.input_tokens is not None
+            else _input_tokens(body),
+            "output_tokens": len(tokens),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        message = {
+            "id": f"msg_{uuid.uuid4().hex[:16]}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "claude-sonnet-4-5"),
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            self._send_json(200, message)
+            return
+        self._stream(message, tokens, reply.chunks)
+
+    def _stream(self, message: dict[str, Any], tokens: list[str], chunks: int) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        usage = message["usage"]
+        start = dict(message, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("message_start", {"type": "message_start", "message": start}),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+        ]
+        size = max(1, -(-len(tokens) // max(1, chunks)))
+        for i in range(0, len(tokens), size):
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": "".join(tokens[i : i + size])},
+                    },
+                )
+            )
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        for name, data in events:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
