@@ -1,0 +1,50 @@
+# Claude Code API Service: the HTTP API (and, with another command, a queue worker) plus the
+# Claude Code CLI it drives. Build: docker build -t claude-code-api .
+# Try it without credentials: docker run -p 8080:8080 -e CCAPI_DEMO=true claude-code-api
+# See docs/DEPLOYMENT.md.
+
+# --- 1. build the wheel (hatchling is fetched by pip's isolated build) ------------------------
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# --- 2. Node.js, taken from the official image (no third-party apt repository) -----------------
+FROM node:20-bookworm-slim AS node
+
+# --- 3. runtime ----------------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm
+ARG CLAUDE_CODE_VERSION=latest
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+    CCAPI_DATABASE_URL=sqlite:////data/budgets.db
+
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+RUN ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+    && npm install -g "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" \
+    && npm cache clean --force \
+    && claude --version
+
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels
+
+# Non-root: the CLI keeps its login in ~/.claude (mount a volume there to keep it), SQLite
+# lives in /data, per-task working directories go to /tmp.
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin ccapi \
+    && mkdir -p /data /home/ccapi/.claude \
+    && chown -R ccapi:ccapi /data /home/ccapi
+USER ccapi
+WORKDIR /home/ccapi
+VOLUME ["/data", "/home/ccapi/.claude"]
+
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+
+CMD ["claude-code-api", "serve", "--host", "0.0.0.0", "--port", "8080"]
