@@ -1,0 +1,59 @@
+"""Every example runs, unchanged, against the real service on the simulated CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import LiveServer
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def example_env(server: LiveServer) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CCAPI_", "OPENAI_"))}
+    env["CCAPI_BASE_URL"] = server.url
+    env["CCAPI_API_KEY"] = server.create_key("examples")
+    return env
+
+
+def run_example(env: dict[str, str], *argv: str, stdin: str = "") -> str:
+    result = subprocess.run(
+        [sys.executable, *argv], env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_openai_sdk_example(example_env: dict[str, str]) -> None:
+    out = run_example(example_env, str(EXAMPLES / "openai_sdk.py"))
+    assert "You said: Explain async/await" in out
+    assert "streamed tokens:" in out
+    assert "models:" in out and "haiku" in out
+
+
+def test_chatbot_example_keeps_the_conversation(example_env: dict[str, str]) -> None:
+    out = run_example(
+        example_env,
+        str(EXAMPLES / "chatbot" / "chatbot.py"),
+        "--model",
+        "haiku",
+        stdin="Hello there\nWhat did I just say?\n/usage\n/reset\n/quit\n",
+    )
+    assert "You said: Hello there" in out
+    assert out.count("bot> ") == 2
+    assert "this month:" in out and "conversation cleared" in out
+
+
+def test_code_analyzer_example(example_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def add(a, b):\n    return a - b\n")
+    (tmp_path / "b.js").write_text("function f(x) { return eval(x); }\n")
+    (tmp_path / "notes.txt").write_text("not code")
+    out = run_example(example_env, str(EXAMPLES / "code_analyzer" / "analyze.py"), str(tmp_path))
+    assert "a.py" in out and "b.js" in out and "notes.txt" not in out
+    assert "2 reviewed, 0 failed" in out
