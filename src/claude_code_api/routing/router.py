@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from claude_code_api.errors import InvalidRequestError
 from claude_code_api.pricing import TIERS, PriceTable
 from claude_code_api.routing.rules import Rule, RuleSet, default_rules, load_rules
-from claude_code_api.routing.signals import KeywordMatcher, PromptView, Structure, structure_of
+from claude_code_api.routing.signals import (
+    KeywordMatcher,
+    PromptView,
+    Structure,
+    instruction_of,
+    structure_of,
+)
 from claude_code_api.routing.tokens import estimate_tokens
 
 if TYPE_CHECKING:
@@ -59,6 +65,10 @@ class _Facts:
     total_tokens: int
     structure: Structure
     matches: dict[str, list[str]]
+    instruction_matches: dict[str, list[str]]
+
+    def scoped(self, rule: Rule) -> dict[str, list[str]]:
+        return self.instruction_matches if rule.scope == "instruction" else self.matches
 
 
 class Router:
@@ -148,6 +158,7 @@ class Router:
             total_tokens=tokens + context_size,
             structure=structure_of(prompt),
             matches=self._matcher.match(PromptView(prompt)),
+            instruction_matches=self._matcher.match(PromptView(instruction_of(prompt))),
         )
 
     def _first_match(self, facts: _Facts) -> Rule | None:
@@ -172,9 +183,10 @@ class Router:
     @staticmethod
     def _evidence(rule: Rule, facts: _Facts) -> str:
         parts = []
+        matches = facts.scoped(rule)
         for name in rule.keywords:
-            if name in facts.matches:
-                parts.append(f"{name} keywords: {', '.join(facts.matches[name][:5])}")
+            if name in matches:
+                parts.append(f"{name} keywords: {', '.join(matches[name][:5])}")
         if rule.tokens_over is not None:
             parts.append(f"{facts.total_tokens} tokens > {rule.tokens_over}")
         if rule.chars_under is not None:
@@ -222,10 +234,11 @@ def _holds(rule: Rule, facts: _Facts) -> bool:
     )
     if not all(checks):
         return False
-    if any(name in facts.matches for name in rule.unless):
+    matches = facts.scoped(rule)
+    if any(name in matches for name in rule.unless):
         return False
     if rule.keywords:
-        hits = sum(len(facts.matches.get(name, ())) for name in rule.keywords)
+        hits = sum(len(matches.get(name, ())) for name in rule.keywords)
         return hits >= rule.min_matches
     return True
 

@@ -42,7 +42,7 @@ _INT_FIELDS = (
 )
 _RULE_KEYS = frozenset(
     {"name", "tier", "description", "keywords", "unless", "min_matches", "enabled", "before"}
-    | {"after", *_INT_FIELDS}
+    | {"after", "scope", *_INT_FIELDS}
 )
 _TOP_KEYS = frozenset(
     {"version", "extends", "default_tier", "budget", "expected_output_tokens", "keywords"}
@@ -68,8 +68,10 @@ class RulesFileError(ValueError):
 class Rule:
     """One routing rule: when every given condition holds, route to ``tier``.
 
-    ``keywords``/``unless`` name keyword lists of the :class:`RuleSet`. Integer conditions left
-    as ``None`` are not checked.
+    ``keywords``/``unless`` name keyword lists of the :class:`RuleSet`; ``scope`` says where
+    they are looked for: the whole ``"prompt"`` or only the ``"instruction"`` (the first
+    paragraph up to a colon, plus the last paragraph), so pasted material does not count.
+    Integer conditions left as ``None`` are not checked.
     """
 
     name: str
@@ -78,6 +80,7 @@ class Rule:
     keywords: tuple[str, ...] = ()
     unless: tuple[str, ...] = ()
     min_matches: int = 1
+    scope: str = "prompt"
     tokens_over: int | None = None
     tokens_under: int | None = None
     chars_over: int | None = None
@@ -377,6 +380,11 @@ def _rule(spec: dict[str, Any], keywords: Mapping[str, tuple[str, ...]], loc: _L
     if not isinstance(spec.get("enabled", True), bool):
         raise loc.error(f"{where}: enabled must be true or false", "enabled", rule=name)
     min_matches = _int(spec.get("min_matches", 1), loc, "min_matches", where, rule=name, minimum=1)
+    scope = spec.get("scope", "prompt")
+    if scope not in ("prompt", "instruction"):
+        raise loc.error(
+            f'{where}: scope must be "prompt" or "instruction", got {scope!r}', "scope", rule=name
+        )
     conditions = any(v is not None for v in ints.values()) or lists["keywords"] or lists["unless"]
     if not conditions:
         raise loc.error(
@@ -389,6 +397,7 @@ def _rule(spec: dict[str, Any], keywords: Mapping[str, tuple[str, ...]], loc: _L
         keywords=lists["keywords"],
         unless=lists["unless"],
         min_matches=min_matches,
+        scope=scope,
         **ints,
     )
 

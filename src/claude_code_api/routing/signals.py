@@ -14,12 +14,37 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["KeywordMatcher", "PromptView", "Structure", "structure_of"]
+__all__ = ["KeywordMatcher", "PromptView", "Structure", "instruction_of", "structure_of"]
 
 _WORD = re.compile(r"\w+")
 _WORD_CHAR = re.compile(r"\w")
 _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+\S", re.MULTILINE)
 _BULLET = re.compile(r"^[ \t]*[-*\u2022][ \t]+\S", re.MULTILINE)
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_LEAD_IN = re.compile(r":\s")
+_INSTRUCTION_CHARS = 400
+
+
+def instruction_of(text: str) -> str:
+    """The part of a prompt that most likely states the task, without pasted material.
+
+    Heuristic: the first paragraph; if it leads in to material with a colon ("Summarize this
+    email: <email>", "Extract the dates:\n\n<text>") only the part before the colon. Without
+    such a lead-in, the last paragraph is added too (the question after a pasted document).
+    Each part is capped at 400 characters; linear time.
+    """
+    head_end = _PARAGRAPH_BREAK.search(text, 0, 20_000)
+    first_end = head_end.start() if head_end else len(text)
+    colon = _LEAD_IN.search(text, 0, min(first_end + 1, _INSTRUCTION_CHARS))
+    if colon is not None:
+        return text[: colon.start()]
+    first = text[: min(first_end, _INSTRUCTION_CHARS)]
+    if head_end is None:
+        return first
+    last = text[text.rfind("\n\n") :].strip()[-_INSTRUCTION_CHARS:]
+    return f"{first}\n\n{last}" if last else first
 
 
 class PromptView:
@@ -41,10 +66,14 @@ class PromptView:
 
 
 def _phrase_pattern(keyword: str) -> re.Pattern[str]:
-    parts = [re.escape(p) for p in keyword.split()]
+    prefix = keyword.endswith("*")
+    parts = [re.escape(p) for p in keyword.rstrip("*").split()]
     # No leading look-behind: a pattern that starts with a literal lets the regex engine skip
     # ahead with a fast substring search; the left word boundary is checked in ``_search``.
-    tail = r"(?!\w)" if re.search(r"\w$", keyword) else ""
+    if prefix:
+        tail = r"\w*"  # "fencing token*" also matches "fencing tokens"
+    else:
+        tail = r"(?!\w)" if re.search(r"\w$", keyword) else ""
     return re.compile(r"\s+".join(parts) + tail)
 
 
@@ -73,7 +102,10 @@ def _compile(keyword: str) -> _Keyword:
         return _Keyword(keyword[:-1], "prefix")
     if _WORD.fullmatch(keyword):
         return _Keyword(keyword, "word")
-    words = frozenset(w for w in _WORD.findall(keyword) if _WORD.fullmatch(w))
+    whole = _WORD.findall(keyword.rstrip("*"))
+    if keyword.endswith("*"):
+        whole = whole[:-1]  # the last word is a prefix: it need not be a word of the prompt
+    words = frozenset(whole)
     return _Keyword(keyword, "phrase", _phrase_pattern(keyword), words)
 
 

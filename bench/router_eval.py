@@ -1,0 +1,260 @@
+"""Evaluate the model auto-router on a labeled workload.
+
+Each item of ``bench/data/router_eval.jsonl`` is a realistic prompt labeled with the cheapest
+tier adequate for it (``haiku`` < ``sonnet`` < ``opus``) and an estimate of its answer length
+in tokens. Long-context items store only a question and a document recipe (a seed of paragraph
+templates from ``router_eval_seeds.json`` repeated up to ``target_tokens``), so the data file
+stays small and the documents are rebuilt identically on every run.
+
+Reported: accuracy, under-routing (a task sent to a weaker tier than it needs), over-routing,
+the confusion matrix, per-category numbers, and the cost of the routed workload against sending
+everything to sonnet or to opus (``PriceTable`` defaults, input = the shared token estimate,
+output = the item's labeled output tokens, the same on every tier).
+
+    .venv/bin/python bench/router_eval.py [--rules FILE] [--show-misroutes] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claude_code_api.pricing import TIERS, PriceTable
+from claude_code_api.routing import Router, estimate_tokens, load_rules
+
+DATA_DIR = Path(__file__).parent / "data"
+DEFAULT_DATA = DATA_DIR / "router_eval.jsonl"
+DEFAULT_SEEDS = DATA_DIR / "router_eval_seeds.json"
+DEFAULT_OUT = Path(__file__).parent / "results" / "router_eval.json"
+CATEGORIES = (
+    "chat",
+    "extraction",
+    "summarisation",
+    "classification",
+    "translation",
+    "coding",
+    "debugging",
+    "architecture",
+    "reasoning",
+    "long_context",
+)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One labeled prompt (the document of long-context items already built in)."""
+
+    id: str
+    category: str
+    label: str
+    output_tokens: int
+    prompt: str
+
+
+def _fill(template: str, i: int) -> str:
+    # Deterministic placeholder values derived from the paragraph counter.
+    values = {
+        "i": i,
+        "t": f"{9 + i // 60 % 9:02d}:{i % 60:02d}",
+        "q": 1 + i % 4,
+        "m": i // 60 % 60,
+        "s": i % 60,
+        "lat": 20 + (i * 37) % 400,
+        "c": 1000 + (i * 7919) % 9000,
+        "code": 504,
+        "hr": 80 + i % 19,
+        "d": i % 10,
+        "n": 10_000 + i,
+        "v": 120 + i % 5,
+        "a": 40 + i % 7,
+        "b": 35 + i % 6,
+        "g": 60 + i % 8,
+        "g2": 10 + i % 9,
+    }
+    return template.format_map(values)
+
+
+def build_document(seed: list[str], target_tokens: int) -> str:
+    """Repeat the seed's templates (numbered) until the text reaches ``target_tokens``."""
+    parts: list[str] = []
+    tokens = 0
+    i = 0
+    while tokens < target_tokens:
+        paragraph = _fill(seed[i % len(seed)], i)
+        parts.append(paragraph)
+        tokens += estimate_tokens(paragraph) + 1
+        i += 1
+    return "\n".join(parts)
+
+
+def load_workload(path: Path = DEFAULT_DATA, seeds_path: Path = DEFAULT_SEEDS) -> list[EvalItem]:
+    """Read and validate the labeled workload, building long-context documents."""
+    seeds: dict[str, list[str]] = json.loads(seeds_path.read_text(encoding="utf-8"))["seeds"]
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        if raw["label"] not in TIERS or raw["category"] not in CATEGORIES or raw["id"] in seen:
+            raise ValueError(f"{path}:{n}: bad label, category or duplicate id: {raw['id']}")
+        seen.add(raw["id"])
+        prompt = raw["prompt"]
+        doc = raw.get("document")
+        if doc is not None:
+            text = build_document(seeds[doc["seed"]], int(doc["target_tokens"]))
+            prompt = f"{prompt}\n\n{text}" if doc["position"] == "after" else f"{text}\n\n{prompt}"
+        items.append(
+            EvalItem(raw["id"], raw["category"], raw["label"], int(raw["output_tokens"]), prompt)
+        )
+    return items
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _savings(cost: float, baseline: float) -> float:
+    return round(100.0 * (1 - cost / baseline), 2) if baseline else 0.0
+
+
+def evaluate(items: list[EvalItem], router: Router, prices: PriceTable) -> dict[str, Any]:
+    """Route every item and compute the metrics (see the module docstring)."""
+    rank = {t: i for i, t in enumerate(TIERS)}
+    confusion = {label: dict.fromkeys(TIERS, 0) for label in TIERS}
+    totals = {"routed": 0.0, "oracle": 0.0, **{f"all_{t}": 0.0 for t in TIERS}}
+    per_cat: dict[str, dict[str, Any]] = {}
+    misroutes: list[dict[str, Any]] = []
+    correct = under = over = 0
+    started = time.perf_counter()
+    for item in items:
+        decision = router.route(item.prompt)
+        pred = decision.model
+        tokens = estimate_tokens(item.prompt)
+        cost = {t: prices.cost(t, tokens, item.output_tokens) for t in TIERS}
+        confusion[item.label][pred] += 1
+        totals["routed"] += cost[pred]
+        totals["oracle"] += cost[item.label]
+        for t in TIERS:
+            totals[f"all_{t}"] += cost[t]
+        cat = per_cat.setdefault(
+            item.category,
+            {"n": 0, "correct": 0, "under": 0, "over": 0, "routed_cost": 0.0, "sonnet_cost": 0.0},
+        )
+        cat["n"] += 1
+        cat["routed_cost"] += cost[pred]
+        cat["sonnet_cost"] += cost["sonnet"]
+        if pred == item.label:
+            correct += 1
+            cat["correct"] += 1
+            continue
+        kind = "under" if rank[pred] < rank[item.label] else "over"
+        if kind == "under":
+            under += 1
+        else:
+            over += 1
+        cat[kind] += 1
+        misroutes.append(
+            {
+                "id": item.id,
+                "label": item.label,
+                "routed": pred,
+                "kind": kind,
+                "rule": decision.rule,
+                "prompt": item.prompt[:100],
+            }
+        )
+    elapsed = time.perf_counter() - started
+    n = len(items)
+    categories = {
+        name: {
+            "n": c["n"],
+            "accuracy": _rate(c["correct"], c["n"]),
+            "under_routing": _rate(c["under"], c["n"]),
+            "over_routing": _rate(c["over"], c["n"]),
+            "routed_cost_usd": round(c["routed_cost"], 6),
+            "all_sonnet_cost_usd": round(c["sonnet_cost"], 6),
+            "savings_vs_sonnet_pct": _savings(c["routed_cost"], c["sonnet_cost"]),
+        }
+        for name, c in sorted(per_cat.items())
+    }
+    return {
+        "items": n,
+        "labels": {t: sum(confusion[t].values()) for t in TIERS},
+        "accuracy": _rate(correct, n),
+        "under_routing_rate": _rate(under, n),
+        "over_routing_rate": _rate(over, n),
+        "confusion_matrix": {"rows_label_cols_routed": confusion},
+        "cost_usd": {k: round(v, 6) for k, v in totals.items()},
+        "savings_vs_all_sonnet_pct": _savings(totals["routed"], totals["all_sonnet"]),
+        "savings_vs_all_opus_pct": _savings(totals["routed"], totals["all_opus"]),
+        "oracle_savings_vs_all_sonnet_pct": _savings(totals["oracle"], totals["all_sonnet"]),
+        "routing_ms_per_item": round(1000 * elapsed / n, 3) if n else 0.0,
+        "by_category": categories,
+        "misroutes": misroutes,
+    }
+
+
+def _print(report: dict[str, Any], show_misroutes: bool) -> None:
+    print(f"rules: {report['rules']}   items: {report['items']}   labels: {report['labels']}")
+    print(
+        f"accuracy {report['accuracy']:.1%}   under-routing {report['under_routing_rate']:.1%}"
+        f"   over-routing {report['over_routing_rate']:.1%}"
+    )
+    print("confusion (rows = label, cols = routed):   " + "  ".join(f"{t:>6}" for t in TIERS))
+    for label, row in report["confusion_matrix"]["rows_label_cols_routed"].items():
+        print(f"  {label:>6}{'':36}" + "  ".join(f"{row[t]:>6}" for t in TIERS))
+    cost = report["cost_usd"]
+    print(
+        f"cost USD: routed {cost['routed']:.4f}   all-haiku {cost['all_haiku']:.4f}   "
+        f"all-sonnet {cost['all_sonnet']:.4f}   all-opus {cost['all_opus']:.4f}   "
+        f"oracle {cost['oracle']:.4f}"
+    )
+    print(
+        f"savings: {report['savings_vs_all_sonnet_pct']:.1f}% vs all-sonnet, "
+        f"{report['savings_vs_all_opus_pct']:.1f}% vs all-opus "
+        f"(oracle labels: {report['oracle_savings_vs_all_sonnet_pct']:.1f}% vs all-sonnet)"
+    )
+    print(f"{'category':<15}{'n':>4}{'acc':>8}{'under':>8}{'over':>8}{'save%':>9}")
+    for name, c in report["by_category"].items():
+        print(
+            f"{name:<15}{c['n']:>4}{c['accuracy']:>8.0%}{c['under_routing']:>8.0%}"
+            f"{c['over_routing']:>8.0%}{c['savings_vs_sonnet_pct']:>9.1f}"
+        )
+    if show_misroutes:
+        for m in report["misroutes"]:
+            print(
+                f"  {m['kind']:>5} {m['id']:<18} {m['label']:>6} -> {m['routed']:<6} "
+                f"[{m['rule']}] {m['prompt'][:70]!r}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the evaluation, print a summary and write the JSON report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", type=Path, default=DEFAULT_SEEDS)
+    parser.add_argument("--rules", type=Path, default=None, help="rules file (default rules)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--show-misroutes", action="store_true")
+    args = parser.parse_args(argv)
+    prices = PriceTable()
+    router = Router(load_rules(args.rules), prices)
+    report = {
+        "rules": str(args.rules or "default"),
+        **evaluate(load_workload(args.data, args.seeds), router, prices),
+    }
+    _print(report, args.show_misroutes)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
