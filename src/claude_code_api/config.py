@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     cache_ttl: int = Field(3600, ge=0, description="Seconds a cached response lives.")
     cache_max_entries: int = Field(10_000, ge=1, description="In-memory LRU size.")
     session_ttl: int = Field(
-        24 * 3600, ge=1, description="Seconds a WebSocket/conversation session is kept."
+        default=24 * 3600, ge=1, description="Seconds a WebSocket/conversation session is kept."
     )
     visibility_timeout: float = Field(
         60.0, gt=0, description="Seconds before a queued task held by a dead worker is retried."
@@ -78,11 +78,13 @@ class Settings(BaseSettings):
         description="Let requests opt into agent mode (the CLI's tools run on this server).",
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, description="Larger request bodies get 413.")
-    batch_max_items: int = Field(50, ge=1, description="Most requests in one /v1/batch call.")
+    batch_max_items: int = Field(
+        default=50, ge=1, description="Most requests in one /v1/batch call."
+    )
     default_rate_limit: int = Field(60, ge=1, description="Requests/minute for keys without one.")
     shutdown_grace: float = Field(30.0, ge=0, description="Seconds to finish in-flight requests.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Log level of the service's loggers."
+        default="INFO", description="Log level of the service's loggers."
     )
 
 
