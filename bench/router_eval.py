@@ -82,14 +82,20 @@ def _fill(template: str, i: int) -> str:
 def build_document(seed: list[str], target_tokens: int) -> str:
     """Repeat the seed's templates (numbered) until the text reaches ``target_tokens``."""
     parts: list[str] = []
-    tokens = 0
     i = 0
-    while tokens < target_tokens:
-        paragraph = _fill(seed[i % len(seed)], i)
-        parts.append(paragraph)
-        tokens += estimate_tokens(paragraph) + 1
-        i += 1
-    return "\n".join(parts)
+    text = ""
+    while estimate_tokens(text) < target_tokens:
+        # Grow by about the missing amount at once (per-paragraph estimates round up, so the
+        # joined text is re-estimated rather than summed).
+        missing = target_tokens - estimate_tokens(text)
+        added = 0
+        while added < missing:
+            paragraph = _fill(seed[i % len(seed)], i)
+            parts.append(paragraph)
+            added += estimate_tokens(paragraph)
+            i += 1
+        text = "\n".join(parts)
+    return text
 
 
 def load_workload(path: Path = DEFAULT_DATA, seeds_path: Path = DEFAULT_SEEDS) -> list[EvalItem]:

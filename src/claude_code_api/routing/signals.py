@@ -70,10 +70,9 @@ def _phrase_pattern(keyword: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in keyword.rstrip("*").split()]
     # No leading look-behind: a pattern that starts with a literal lets the regex engine skip
     # ahead with a fast substring search; the left word boundary is checked in ``_search``.
-    if prefix:
-        tail = r"\w*"  # "fencing token*" also matches "fencing tokens"
-    else:
-        tail = r"(?!\w)" if re.search(r"\w$", keyword) else ""
+    # "fencing token*" also matches "fencing tokens"; "c++" ends in a non-word character.
+    word_end = r"(?!\w)" if re.search(r"\w$", keyword) else ""
+    tail = r"\w*" if prefix else word_end
     return re.compile(r"\s+".join(parts) + tail)
 
 

@@ -1,0 +1,196 @@
+"""The router's decisions, their precedence, explanations and costs (default rules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from claude_code_api.config import Settings
+from claude_code_api.errors import InvalidRequestError
+from claude_code_api.pricing import TIERS, PriceTable
+from claude_code_api.routing import Router, auto_select_model, estimate_tokens
+
+
+@pytest.fixture(scope="module")
+def router() -> Router:
+    return Router()
+
+
+def test_simple_task_routes_to_haiku() -> None:
+    assert auto_select_model("What is the capital of France?") == "haiku"
+    assert auto_select_model("hi") == "haiku"
+    assert auto_select_model("Translate 'good night' into Spanish") == "haiku"
+
+
+def test_complex_task_routes_to_sonnet() -> None:
+    prompt = "Analyze this architecture and debug the race condition in the order service"
+    assert auto_select_model(prompt) == "sonnet"
+    assert auto_select_model("Implement a thread-safe LRU cache in Go with TTL expiry") == "sonnet"
+
+
+def test_large_context_routes_to_opus() -> None:
+    assert auto_select_model("Summarise this", context_size=50_000) == "opus"
+    assert auto_select_model("word " * 60_000) == "opus"  # the prompt itself is large
+
+
+def test_low_budget_forces_haiku() -> None:
+    prompt = "Analyze and refactor the architecture of this service"
+    assert auto_select_model(prompt, budget_remaining=999) == "haiku"
+    assert auto_select_model(prompt, budget_remaining=0) == "haiku"
+    assert auto_select_model(prompt, budget_remaining=100_000) == "sonnet"
+
+
+def test_low_budget_wins_over_large_context(router: Router) -> None:
+    decision = router.route("Summarise this", context_size=50_000, budget_remaining=500)
+    assert decision.model == "haiku"
+    assert decision.rule == "low_budget"
+    assert "500 budget tokens remain" in decision.reasoning
+
+
+def test_large_context_wins_over_analysis_keywords(router: Router) -> None:
+    decision = router.route("Debug this crash", context_size=10_001)
+    assert (decision.model, decision.rule) == ("opus", "large_context")
+    assert router.route("Debug this crash", context_size=5_000).model == "sonnet"
+
+
+def test_analysis_keywords_win_over_short_simple_prompt(router: Router) -> None:
+    # Under 100 characters with a simple keyword ("what is"), but it asks for analysis.
+    decision = router.route("What is the root cause? Analyze it")
+    assert (decision.model, decision.rule) == ("sonnet", "analysis")
+
+
+def test_context_threshold_is_strictly_over_10k(router: Router) -> None:
+    prompt_tokens = estimate_tokens("Summarise this")
+    assert router.route("Summarise this", context_size=10_000 - prompt_tokens).model == "haiku"
+    assert router.route("Summarise this", context_size=10_001 - prompt_tokens).model == "opus"
+
+
+def test_default_tier_is_sonnet_when_no_rule_matches(router: Router) -> None:
+    decision = router.route("Write a Rust parser for INI files with good error messages " * 3)
+    assert (decision.model, decision.rule) == ("sonnet", "default")
+    assert "no rule matched" in decision.reasoning
+
+
+def test_matching_is_case_insensitive_and_word_bounded(router: Router) -> None:
+    loud = router.route("DEBUGGING this REFACTOR please")
+    assert loud.signals["matched_keywords"]["analysis"] == ["debugging", "refactor"]
+    # "hi" inside "this" / "history" is not the keyword "hi".
+    quiet = router.route("this history")
+    assert "simple" not in quiet.signals["matched_keywords"]
+    assert router.route("Oh HI there").signals["matched_keywords"]["simple"] == ["hi"]
+
+
+def test_signals_describe_structure(router: Router) -> None:
+    prompt = "Do this:\n1. parse\n2. validate\n3) store\n- note\n```py\nx = 1\n```\nOk?"
+    signals = router.route(prompt).signals
+    assert signals["numbered_steps"] == 3
+    assert signals["bullets"] == 1
+    assert signals["code_blocks"] == 1
+    assert signals["questions"] == 1
+    assert signals["estimated_tokens"] == estimate_tokens(prompt)
+    assert signals["rule"] in {"default", "short_chat", "simple_transform"}
+
+
+def test_empty_prompt_is_routed_cheaply(router: Router) -> None:
+    decision = router.route("")
+    assert decision.model == "haiku"
+    assert decision.signals["estimated_tokens"] == 0
+    assert decision.signals["chars"] == 0
+
+
+def test_huge_prompt_is_routed(router: Router) -> None:
+    prompt = "Please summarise the following log.\n\n" + (
+        "2024-05-14T09:12:44Z ERROR payments gateway timeout request_id=abc123\n" * 15_000
+    )
+    assert len(prompt) > 1_000_000
+    decision = router.route(prompt)
+    assert decision.model == "opus"
+    assert decision.signals["total_tokens"] > 10_000
+
+
+def test_non_english_prompts(router: Router) -> None:
+    chinese = router.route("请把这句话翻译成英文：我喜欢猫")
+    assert chinese.model == "haiku"
+    assert chinese.signals["estimated_tokens"] >= 15  # ~1 token per CJK character
+    russian = router.route("Как по-английски будет «приятного аппетита»?")
+    assert russian.model == "haiku"
+    # A long Japanese document with a question still counts as large context.
+    assert (
+        router.route("この文書を要約してください。" + "今日は良い天気です。" * 1_500).model
+        == "opus"
+    )
+
+
+def test_budget_downgrade_picks_a_cheaper_tier_that_fits(router: Router) -> None:
+    prompt = "Analyze the design of this module and suggest a refactor. " + "x = compute(y)\n" * 200
+    tokens = estimate_tokens(prompt)
+    output = router.rules.expected_output_tokens
+    budget = tokens + output["haiku"] + 10  # enough for haiku's request, not sonnet's
+    assert budget >= router.rules.low_budget_tokens
+    assert tokens + output["sonnet"] > budget
+    decision = router.route(prompt, budget_remaining=budget)
+    assert decision.model == "haiku"
+    assert decision.rule == "analysis"
+    assert decision.signals["downgraded_from"] == "sonnet"
+    assert "downgraded from sonnet" in decision.reasoning
+    assert router.route(prompt, budget_remaining=budget + 10_000).model == "sonnet"
+
+
+def test_budget_downgrade_from_opus_keeps_the_most_capable_fit(router: Router) -> None:
+    output = router.rules.expected_output_tokens
+    total = estimate_tokens("Summarise this") + 12_000
+    budget = total + output["sonnet"]  # sonnet fits exactly, opus does not
+    decision = router.route("Summarise this", context_size=12_000, budget_remaining=budget)
+    assert (decision.model, decision.signals["downgraded_from"]) == ("sonnet", "opus")
+
+
+def test_when_no_tier_fits_the_cheapest_is_used(router: Router) -> None:
+    decision = router.route("Summarise this", context_size=20_000, budget_remaining=5_000)
+    assert decision.model == "haiku"
+    assert "no tier fits" in decision.reasoning
+
+
+def test_estimated_cost_per_tier_uses_the_price_table(router: Router) -> None:
+    prompt = "Explain the CAP theorem trade-offs for our design"
+    decision = router.route(prompt, context_size=100, max_tokens=300)
+    total = estimate_tokens(prompt) + 100
+    prices = PriceTable()
+    assert set(decision.estimated_cost) == set(TIERS)
+    for tier in TIERS:
+        assert decision.estimated_cost[tier] == pytest.approx(prices.cost(tier, total, 300))
+    assert decision.estimated_cost["haiku"] < decision.estimated_cost["sonnet"]
+    assert decision.estimated_cost["sonnet"] < decision.estimated_cost["opus"]
+
+
+def test_to_dict_is_json_ready(router: Router) -> None:
+    data = router.route("hi", budget_remaining=50_000).to_dict()
+    assert set(data) == {"model", "reasoning", "rule", "signals", "estimated_cost"}
+    assert data["model"] == "haiku"
+    assert data["signals"]["budget_remaining"] == 50_000
+    assert "haiku" in data["reasoning"]
+
+
+def test_invalid_arguments_are_rejected(router: Router) -> None:
+    with pytest.raises(InvalidRequestError):
+        router.route("hi", context_size=-1)
+    with pytest.raises(InvalidRequestError):
+        router.route("hi", max_tokens=0)
+
+
+def test_from_settings_reads_rules_file_and_pricing(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('extends = "default"\n[budget]\nlow_budget_tokens = 5000\n')
+    settings = Settings(router_rules=rules, pricing={"haiku": {"input": 1.0, "output": 1.0}})
+    router = Router.from_settings(settings)
+    decision = router.route("Analyze the module", budget_remaining=4_000, max_tokens=1000)
+    assert decision.model == "haiku"
+    total = estimate_tokens("Analyze the module")
+    assert decision.estimated_cost["haiku"] == pytest.approx((total + 1000) / 1000)
+
+
+def test_model_router_seed_module_reexports() -> None:
+    from claude_code_api import model_router
+
+    assert model_router.auto_select_model("hello") == "haiku"
+    assert model_router.estimate_tokens is estimate_tokens
