@@ -110,7 +110,7 @@ def test_huge_prompt_is_routed(router: Router) -> None:
 
 
 def test_non_english_prompts(router: Router) -> None:
-    chinese = router.route("请把这句话翻译成英文：我喜欢猫")
+    chinese = router.route("请把这句话翻译成英文：我喜欢猫")  # noqa: RUF001
     assert chinese.model == "haiku"
     assert chinese.signals["estimated_tokens"] >= 15  # ~1 token per CJK character
     russian = router.route("Как по-английски будет «приятного аппетита»?")
