@@ -104,12 +104,14 @@ class WorkerPool:
         *,
         runner: Runner | None = None,
         monitor_interval: float = 0.5,
+        lost_grace: float = LOST_GRACE,
     ) -> None:
         self.settings = settings
         self.runner: Runner = runner or CLIRunner(settings)
         self.max_workers = settings.max_workers
         self.queue_max = settings.queue_max
         self.monitor_interval = monitor_interval
+        self.lost_grace = lost_grace
         self._jobs: dict[str, _Job] = {}
         self._queue: asyncio.Queue[_Job] | None = None
         self._waiting = 0
@@ -215,6 +217,10 @@ class WorkerPool:
         finally:
             if not job.future.done():
                 self._kill(job, "The stream's consumer went away.")
+            if job.runner_task is not None and not job.runner_task.done():
+                # Wait for the CLI to be killed and reaped before the consumer moves on.
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait([job.runner_task])
 
     async def kill(self, task_id: str) -> bool:
         """Kill a running or queued task (its result becomes :class:`TaskCancelledError`).
@@ -256,10 +262,10 @@ class WorkerPool:
 
     # --- internals --------------------------------------------------------------------------
     def _enqueue(self, task: TaskRequest, *, streaming: bool = False) -> _Job:
-        if self._queue is None:
-            raise RuntimeError("WorkerPool.start() has not been awaited")
         if self._closing:
             raise BusyError("The service is shutting down.", retry_after=5.0)
+        if self._queue is None:
+            raise RuntimeError("WorkerPool.start() has not been awaited")
         idle = self.max_workers - len(self._running) - self._waiting
         if idle <= 0 and self._waiting >= self.queue_max:
             raise BusyError(retry_after=1.0)
@@ -303,26 +309,32 @@ class WorkerPool:
         def spawned(proc: asyncio.subprocess.Process) -> None:
             job.proc = proc
 
+        # The outcome is published only after the runner has killed/reaped the CLI and removed
+        # its working directory, so a caller holding a result sees a free, clean worker.
+        outcome: CompletionResult | BaseException | None = None
         try:
             async with contextlib.aclosing(
                 self.runner.stream(job.task, timeout=job.timeout, on_spawn=spawned)
             ) as items:
                 async for item in items:
                     if isinstance(item, CompletionResult):
-                        self._succeed(job, item)
+                        outcome = item
                     elif job.deltas is not None:
                         job.deltas.put_nowait(item)
         except asyncio.CancelledError:
+            self._running.discard(job)
             self._fail(job, TaskCancelledError(f"Task {job.id} was cancelled."))
             raise
         except CCAPIError as exc:
-            self._fail(job, exc)
+            outcome = exc
         except Exception as exc:  # a bug must still fail the task, never lose it
             log.exception("worker crashed running %s", job.id)
-            self._fail(job, WorkerLostError(f"The worker crashed: {type(exc).__name__}"))
+            outcome = WorkerLostError(f"The worker crashed: {type(exc).__name__}")
+        self._running.discard(job)
+        if isinstance(outcome, CompletionResult):
+            self._succeed(job, outcome)
         else:
-            if not job.future.done():
-                self._fail(job, WorkerLostError("The runner ended without a result."))
+            self._fail(job, outcome or WorkerLostError("The runner ended without a result."))
 
     def _finish(self, job: _Job) -> None:
         job.state = JobState.DONE
@@ -361,7 +373,7 @@ class WorkerPool:
             proc = job.proc
             if proc is not None and proc.returncode is not None and job.exited_at is None:
                 job.exited_at = now
-            lost = job.exited_at is not None and now - job.exited_at > LOST_GRACE
+            lost = job.exited_at is not None and now - job.exited_at > self.lost_grace
             stuck = now > job.deadline + DEADLINE_SLACK
             if (lost or stuck) and not job.future.done():
                 why = "exited without finishing its output" if lost else "stopped responding"

@@ -23,9 +23,9 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from claude_code_api.config import Settings
 from claude_code_api.domain import CompletionResult, Mode, TaskRequest
@@ -263,7 +263,7 @@ class CLIRunner:
             yield result
         finally:
             if proc is not None:
-                await asyncio.shield(_cleanup(proc, stdin_task, stderr_task))
+                await _uncancellable(_cleanup(proc, stdin_task, stderr_task))
             shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -306,12 +306,30 @@ async def _finish_drain(task: asyncio.Task[bytes] | None) -> bytes:
         return b""
 
 
+async def _uncancellable(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a short, bounded cleanup to the end even if we are cancelled (again) meanwhile;
+    the cancellation is re-raised afterwards. A bare shield() would leave it orphaned."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 async def _cleanup(
     proc: asyncio.subprocess.Process,
     stdin_task: asyncio.Task[None] | None,
     stderr_task: asyncio.Task[bytes] | None,
 ) -> None:
     await terminate(proc)
+    if proc.stdout is not None:
+        # Reach EOF so asyncio closes the pipe transports now, not in a __del__ later.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.stdout.read(), 1.0)
     for task in (stdin_task, stderr_task):
         if task is not None and not task.done():
             task.cancel()

@@ -39,6 +39,7 @@ marker             environment variable          effect
                                                    process group, inherits stdout)
 ``exit_early``     ``CLAUDE_CODE_SIM_EXIT_EARLY``  with spawn_child: exit at once, leaving the
                                                    child holding stdout open (a "lost" worker)
+``echo_env``       ``CLAUDE_CODE_SIM_ECHO_ENV``    answer with the names of its environment
 (none)             ``CLAUDE_CODE_SIM_PIDFILE``     write "<own pid> <child pid>" to this file
 =================  ============================  =============================================
 
@@ -211,7 +212,12 @@ def run(args: argparse.Namespace, prompt_bytes: bytes, environ: dict[str, str]) 
         out.raw('{"type": "result", "result": "trunc')
         return 0
 
-    text = "x" * int(k["big"]) if "big" in k else answer_text(prompt_bytes, model)
+    if "big" in k:
+        text = "x" * int(k["big"])
+    elif "echo_env" in k:
+        text = "env: " + " ".join(sorted(environ))
+    else:
+        text = answer_text(prompt_bytes, model)
     words = text.split(" ")
     limit_env = environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "")
     limit = int(limit_env) if limit_env.isdigit() and int(limit_env) > 0 else None
