@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from claude_code_api import AsyncClaudeClient, ClaudeClient
+from claude_code_api.app import create_app
 from claude_code_api.client import (
     AuthenticationError,
     BadRequestError,
@@ -20,6 +23,7 @@ from claude_code_api.client import (
     ServiceUnavailableError,
     Usage,
 )
+from claude_code_api.config import Settings
 
 from .conftest import LiveServer
 
@@ -237,3 +241,25 @@ def test_cli_failures_are_server_errors(client: ClaudeClient) -> None:
     with pytest.raises(InternalServerError):
         "".join(no_retry.stream("[[sim:exit=3]] boom", model="haiku"))
     no_retry.close()
+
+
+async def test_async_client_in_process_over_asgi(tmp_path: Path) -> None:
+    """The recipe of docs/CLIENT.md: the app in-process, no socket, via httpx.ASGITransport."""
+    settings = Settings(
+        demo=True,
+        database_url=f"sqlite:///{tmp_path / 'asgi.db'}",
+        admin_key="admin",
+        workdir_root=tmp_path,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            created = await http.post(
+                "/admin/keys", json={"project_id": "t"}, headers={"Authorization": "Bearer admin"}
+            )
+        async with AsyncClaudeClient(
+            "http://test", created.json()["key"], transport=transport
+        ) as c:
+            completion = await c.complete("hello in process", model="haiku")
+    assert "You said: hello in process" in completion.content
