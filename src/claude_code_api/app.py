@@ -33,7 +33,7 @@ Authenticate with `Authorization: Bearer <key>`. Errors use OpenAI's shape:
 
 async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> Services:
     """Create and start every component; ``stack`` closes them in reverse order."""
-    from claude_code_api.cache import ResponseCache, backend_from_settings
+    from claude_code_api.cache import ResponseCache, SessionStore, backend_from_settings
     from claude_code_api.routing import Router
     from claude_code_api.storage import BudgetManager, Database, KeyStore, UsageRecorder
     from claude_code_api.workers import WorkerPool
@@ -43,7 +43,7 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
     stack.push_async_callback(db.dispose)
     await db.migrate()
     budgets = BudgetManager(db, settings)
-    recorder = UsageRecorder(db, settings)
+    recorder = UsageRecorder(db, flush_interval=settings.usage_flush_interval)
     await recorder.start()
     stack.push_async_callback(recorder.close)
     keys = KeyStore(db)
@@ -78,6 +78,7 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
         keys=keys,
         router=router,
         cache=cache,
+        sessions=SessionStore(backend, settings.session_ttl),
         pool=pool,
         executor=executor,
         limiter=limiter,

@@ -71,7 +71,7 @@ async def _answer(
     messages = list(body.messages)
     history: list[dict[str, Any]] = []
     if session_id:
-        stored = await services.cache.get_session(f"{project_id}:{session_id}") or {}
+        stored = await services.sessions.get(f"{project_id}:{session_id}") or {}
         history = list(stored.get("messages", []))
         messages = [ChatMessage.model_validate(m) for m in history] + messages
     rid = new_request_id()
@@ -96,7 +96,7 @@ async def _answer(
     if session_id:
         history += [m.model_dump() for m in body.messages]
         history.append({"role": "assistant", "content": final.text})
-        await services.cache.store_session(f"{project_id}:{session_id}", {"messages": history})
+        await services.sessions.store(f"{project_id}:{session_id}", {"messages": history})
     u = final.usage
     await ws.send_json(
         {

@@ -12,7 +12,7 @@ from claude_code_api.domain import Usage
 from claude_code_api.pricing import PriceTable
 
 if TYPE_CHECKING:
-    from claude_code_api.cache import ResponseCache
+    from claude_code_api.cache import ResponseCache, SessionStore
     from claude_code_api.routing import Router
     from claude_code_api.storage import BudgetManager, Database, KeyStore, UsageRecorder
     from claude_code_api.workers import Executor, WorkerPool
@@ -31,6 +31,7 @@ class Services:
     keys: KeyStore
     router: Router
     cache: ResponseCache
+    sessions: SessionStore
     pool: WorkerPool
     executor: Executor
     limiter: RateLimiter

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 from claude_code_api.api.deps import AdminDep, ServicesDep
 from claude_code_api.api.routes.chat import ERRORS
 from claude_code_api.api.schemas import BudgetRequest, KeyCreated, KeyCreateRequest, KeyInfo
-from claude_code_api.errors import NotFoundError
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERRORS)
 
@@ -49,10 +48,7 @@ async def list_keys(
 @router.delete("/keys/{key_id}", response_model=KeyInfo)
 async def revoke_key(key_id: str, _: AdminDep, services: ServicesDep) -> dict[str, Any]:
     """Revoke a key; it is refused from then on."""
-    info = await services.keys.revoke(key_id)
-    if info is None:
-        raise NotFoundError("No API key with that id.", param="key_id")
-    return key_dict(info)
+    return key_dict(await services.keys.revoke(key_id))
 
 
 @router.put("/projects/{project_id}/budget")

@@ -30,8 +30,9 @@ async def usage_payload(
     data = stats.to_dict()
     data["project_id"] = project_id
     data["period"] = period
-    data["monthly_limit"] = await services.budgets.get_budget(project_id)
-    data["remaining"] = await services.budgets.remaining(project_id)
+    status = await services.budgets.status(project_id)
+    data["monthly_limit"] = status.monthly_limit
+    data["remaining"] = status.remaining
     return data
 
 
