@@ -124,6 +124,7 @@ class _BaseClient:
             retry_policy = RetryPolicy(max_retries=max_retries)
         self.retry_policy = retry_policy
         self._default_headers = dict(default_headers or {})
+        self._urls: dict[str, httpx.URL] = {}
 
     @property
     def max_retries(self) -> int:
@@ -220,6 +221,13 @@ class _BaseClient:
             params["project_id"] = project
         return params
 
+    def _url(self, path: str) -> httpx.URL:
+        """Absolute URL of an endpoint (cached: URL parsing is most of a call's client cost)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self.base_url.join(path.lstrip("/"))
+        return url
+
     # --- responses -------------------------------------------------------------------------
     def _build_request(
         self,
@@ -236,7 +244,7 @@ class _BaseClient:
             headers["Accept"] = "text/event-stream"
         return client.build_request(
             method,
-            self.base_url.join(path.lstrip("/")),
+            self._url(path),
             json=json,
             params=params,
             headers=headers,

@@ -33,7 +33,8 @@ class ClaudeClient(_BaseClient):
 
     ``base_url``, ``api_key`` and ``project_id`` fall back to ``CCAPI_BASE_URL``,
     ``CCAPI_API_KEY`` and ``CCAPI_PROJECT_ID``. Failed calls are retried ``max_retries`` times
-    (see :class:`RetryPolicy`); errors are :class:`ClaudeAPIError` subclasses. ``transport`` is
+    (a ``retry_policy``, if given, replaces ``max_retries``); errors are
+    :class:`ClaudeAPIError` subclasses. ``transport`` is
     passed to httpx (e.g. ``httpx.MockTransport`` in tests), or pass a ready ``http_client``.
     Use it as a context manager, or call :meth:`close`.
     """
