@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class Mode(str, enum.Enum):
+class Mode(enum.StrEnum):
     """How the CLI runs a task."""
 
     #: ``--tools "" --system-prompt ...``: ~0.3 KB overhead, no tool can touch the server.

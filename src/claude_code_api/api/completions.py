@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
-
-from claude_code_api.routing import estimate_tokens
 
 from claude_code_api.api.conversation import Conversation, build_conversation
 from claude_code_api.api.schemas import ChatMessage
@@ -30,6 +28,7 @@ from claude_code_api.errors import (
     PermissionDeniedError,
 )
 from claude_code_api.pricing import CONTEXT_WINDOWS, DEFAULT_MODEL_IDS, TIERS, tier_of
+from claude_code_api.routing import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +183,7 @@ class CompletionService:
         await self._store(call, result)
         return result
 
-    async def stream(self, call: CompletionCall) -> AsyncIterator[str | CompletionResult]:
+    async def stream(self, call: CompletionCall) -> AsyncGenerator[str | CompletionResult, None]:
         """Text deltas, then the final :class:`CompletionResult`.
 
         The first item is fetched before this returns an iterator's first value so that early

@@ -48,7 +48,9 @@ def build_conversation(
     """
     count = estimate
     system_parts = [m.text() for m in messages if m.role in ("system", "developer")]
-    turns = [(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
+    turns: list[tuple[str, str]] = [
+        (m.role, m.text()) for m in messages if m.role in ("user", "assistant")
+    ]
     if not turns or turns[-1][0] != "user":
         raise InvalidRequestError(
             "The last message must have role 'user'.", param="messages", code="invalid_messages"

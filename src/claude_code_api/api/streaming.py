@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -56,7 +56,7 @@ def _chunk(
 
 
 async def openai_sse(
-    items: AsyncIterator[str | CompletionResult],
+    items: AsyncGenerator[str | CompletionResult, None],
     first: str | CompletionResult,
     *,
     completion_id: str,
@@ -84,7 +84,7 @@ async def openai_sse(
         yield sse("[DONE]")
         return
     finally:
-        await items.aclose()  # type: ignore[attr-defined]
+        await items.aclose()
     assert final is not None
     used = final.model or model
     yield sse(_chunk(completion_id, created, used, {}, final.stop_reason))
