@@ -38,6 +38,14 @@ def parse_claude_output(
         return parser.finish()
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
     stripped = text.strip()
+    if stripped.startswith("["):  # `--output-format json --verbose`: an array of all events
+        try:
+            events = json.loads(stripped)
+        except ValueError:
+            raise CLIOutputError("The CLI's output is not valid JSON.") from None
+        for event in events if isinstance(events, list) else []:
+            parser.feed(json.dumps(event))
+        return parser.finish()
     if stripped.startswith("{") and "\n" not in stripped:
         try:
             single = json.loads(stripped)

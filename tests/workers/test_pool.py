@@ -213,6 +213,11 @@ async def test_run_cancelled_by_caller_kills_worker(pool: WorkerPool) -> None:
         await call
     with pytest.raises(TaskCancelledError):
         await pool.get_result(task_id)
+    for _ in range(200):
+        if not alive(pid):
+            break
+        await asyncio.sleep(0.01)
+    assert not alive(pid)
 
 
 async def test_dead_worker_is_detected_and_reaped(

@@ -238,3 +238,12 @@ async def test_closing_the_stream_early_kills_the_cli(
     assert not alive(leader) and not alive(child)
     assert workdirs(settings) == []
     assert os.path.isdir(str(settings.workdir_root))
+
+
+def test_workers_package_exports_are_complete() -> None:
+    import claude_code_api.workers as workers
+
+    for name in workers.__all__:
+        assert getattr(workers, name) is not None
+    with pytest.raises(AttributeError):
+        workers.no_such_name  # noqa: B018

@@ -178,3 +178,10 @@ def test_secrets_are_redacted() -> None:
     assert "SECRET" not in text and "tok.en-1" not in text and "hunter2" not in text
     summary = summarize_stderr(b"x" * 2000 + b"\n\nuse sk-ant-XYZ\n", limit=100)
     assert "XYZ" not in summary and "use [REDACTED]" in summary and len(summary) <= 101
+
+
+def test_parse_verbose_json_array() -> None:
+    events = [{"type": "system", "subtype": "init"}, {"type": "assistant"}, REAL_JSON]
+    assert parse_claude_output(json.dumps(events)).text == "Hello there."
+    with pytest.raises(CLIOutputError):
+        parse_claude_output("[1, 2")

@@ -32,7 +32,22 @@ _EXPORTS = {
     "classify_result_error": "protocol",
     "redact": "protocol",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CLIRunner",
+    "CLIStatus",
+    "Executor",
+    "JobState",
+    "PoolStats",
+    "Runner",
+    "StreamParser",
+    "SyncWorkerPool",
+    "WorkerPool",
+    "build_argv",
+    "build_env",
+    "check_cli",
+    "classify_result_error",
+    "redact",
+]
 
 
 def __getattr__(name: str) -> Any:
