@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from claude_code_api.cache.guard import reraise_if_cancelling
 from claude_code_api.cache.queue import WorkQueue, error_from_event
 from claude_code_api.config import Settings
 from claude_code_api.domain import CompletionResult, TaskRequest
@@ -137,7 +138,8 @@ class DistributedExecutor:
                     )
                 try:
                     events = await self.queue.read_events(task_id, cursor, block=min(left, 1.0))
-                except (RedisError, OSError):  # Redis restarting: keep waiting until deadline
+                except (RedisError, OSError) as exc:  # Redis restarting: wait until deadline
+                    reraise_if_cancelling(exc)
                     await asyncio.sleep(0.2)
                     continue
                 for event_id, event in events:

@@ -9,6 +9,7 @@ service recovers by itself when Redis returns, at most ``cooldown`` seconds late
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -96,3 +97,14 @@ def make_client(
         decode_responses=True,
     )
     return aioredis.Redis(connection_pool=pool)
+
+
+def reraise_if_cancelling(exc: BaseException) -> None:
+    """Re-raise cancellation that surfaced as a Redis error, so loops catching them stop.
+
+    A cancel that lands mid-command can come out of redis-py as a connection error; a retry
+    loop that catches those would then swallow the cancellation and spin on.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
+from claude_code_api.cache.guard import reraise_if_cancelling
 from claude_code_api.cache.queue import Delivery, WorkQueue, error_event
 from claude_code_api.config import Settings, get_settings
 from claude_code_api.domain import CompletionResult, TaskRequest
@@ -62,19 +63,21 @@ class QueueWorker:
         self.heartbeat = heartbeat
         self.completed = 0
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._beating = False
         self._running: dict[str, tuple[asyncio.Task[None], Delivery]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take and run tasks until ``stop`` is set (then call :meth:`drain`)."""
+        self._beating = True
         beats = asyncio.create_task(self._heartbeats())
         try:
-            while not stop.is_set():
-                await self._slots.acquire()
+            while await self._free_slot(stop):
                 delivery = None
                 try:
                     if not stop.is_set():
                         delivery = await self.queue.take(self.name, block=1.0)
                 except (RedisError, OSError) as exc:
+                    reraise_if_cancelling(exc)
                     log.warning("worker %s: queue unavailable (%s)", self.name, exc)
                     await asyncio.sleep(1.0)
                 if delivery is None:
@@ -84,9 +87,29 @@ class QueueWorker:
                 self._running[delivery.id] = (job, delivery)
                 job.add_done_callback(functools.partial(self._done, delivery.id))
         finally:
+            self._beating = False
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
+
+    async def _free_slot(self, stop: asyncio.Event) -> bool:
+        """Wait for a free slot (True) or for ``stop`` (False), whichever comes first."""
+        if stop.is_set():
+            return False
+        slot = asyncio.ensure_future(self._slots.acquire())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({slot, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not slot.done():
+            slot.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await slot
+        if slot.done() and not slot.cancelled():
+            if stop.is_set():
+                self._slots.release()
+                return False
+            return True
+        return False
 
     def _done(self, key: str, _job: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
@@ -107,12 +130,13 @@ class QueueWorker:
         return len(pending)
 
     async def _heartbeats(self) -> None:
-        while True:
+        while self._beating:
             await asyncio.sleep(self.heartbeat)
             held = [delivery for _, delivery in self._running.values()]
             try:
                 await self.queue.touch(self.name, held)
             except (RedisError, OSError) as exc:
+                reraise_if_cancelling(exc)
                 log.warning("worker %s: heartbeat failed (%s)", self.name, exc)
 
     async def _handle(self, delivery: Delivery) -> None:
@@ -131,6 +155,7 @@ class QueueWorker:
             await self.queue.ack(delivery)
             self.completed += 1
         except (RedisError, OSError) as exc:  # cannot report: leave it pending for redelivery
+            reraise_if_cancelling(exc)
             log.warning("worker %s: task %s not acked (%s)", self.name, task_id, exc)
 
     async def _execute(self, delivery: Delivery) -> None:
@@ -167,7 +192,7 @@ async def serve_worker(
 ) -> None:
     """Run a queue worker on its own ``WorkerPool`` until SIGTERM/SIGINT (or ``stop``)."""
     from claude_code_api.cache.redis_queue import RedisWorkQueue
-    from claude_code_api.workers import WorkerPool
+    from claude_code_api.workers.pool import WorkerPool
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
