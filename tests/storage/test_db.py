@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
-from claude_code_api.storage import Database, async_url
+from claude_code_api.storage import (
+    BudgetManager,
+    Database,
+    UsageRecord,
+    UsageRecorder,
+    async_url,
+)
 
 
 def test_async_url_mapping() -> None:
@@ -49,6 +55,14 @@ async def test_psycopg_async_driver_works(postgres_database: str) -> None:
     db = Database.from_url(url)
     await db.migrate()
     assert await db.ping() is True
+    recorder = UsageRecorder(db)
+    recorder.record(UsageRecord("psycopg-project", "haiku", output_tokens=7))
+    await recorder.close()
+    manager = BudgetManager(db)
+    reservation = await manager.reserve("psycopg-project", 10)
+    await manager.settle(reservation, 3)
+    assert (await manager.get_usage("psycopg-project")).total_tokens == 7
+    assert (await manager.status("psycopg-project")).used_tokens == 3
     await db.dispose()
 
 

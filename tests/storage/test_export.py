@@ -79,9 +79,9 @@ async def test_csv_export_of_100k_rows_uses_bounded_memory(
         report = json.loads(out)
         assert report["lines"] == 100_001, url  # header + every row
         # The export is ~9 MB of text (several times that as row objects); streaming keeps
-        # the traced peak to a few partitions of 1,000 rows.
+        # the traced peak to a few partitions of 1,000 rows (~2-4 MB; all rows at once: ~85 MB).
         assert report["bytes"] > 8_000_000, url
-        assert report["peak"] < 4_000_000, (url, report)
+        assert report["peak"] < 10_000_000, (url, report)
         db = Database.from_url(url)
         stats = await BudgetManager(db).get_usage(project, "all")
         await db.dispose()

@@ -110,16 +110,46 @@ def _rollup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [totals[key] for key in sorted(totals)]
 
 
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
+_COPY_COLUMNS: tuple[str, ...] = tuple(c.name for c in usage_log.columns if c.name != "id")
+
+
+async def _insert_log(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert raw rows by the fastest path the driver offers.
+
+    ``COPY`` on asyncpg and the driver's own ``executemany`` on SQLite are several times faster
+    than SQLAlchemy's generic multi-row ``INSERT``, which remains the fallback (psycopg).
+    """
+    if conn.dialect.driver == "asyncpg":
+        raw = await conn.get_raw_connection()
+        records = [tuple(row[name] for name in _COPY_COLUMNS) for row in rows]
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            "usage_log", records=records, columns=list(_COPY_COLUMNS)
+        )
+    elif conn.dialect.name == "sqlite":
+        # SQLAlchemy's SQLite DateTime is text compared as strings: store its exact format.
+        records = [
+            tuple(
+                row[name].strftime(_SQLITE_TS) if name == "timestamp" else row[name]
+                for name in _COPY_COLUMNS
+            )
+            for row in rows
+        ]
+        marks = ", ".join("?" for _ in _COPY_COLUMNS)
+        await conn.exec_driver_sql(
+            f"INSERT INTO usage_log ({', '.join(_COPY_COLUMNS)}) VALUES ({marks})",  # noqa: S608
+            records,
+        )
+    else:  # psycopg: the generic path
+        await conn.execute(usage_log.insert(), list(rows))
+
+
 async def write_usage_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``usage_log`` rows and add them to the hourly rollup, in the caller's transaction."""
     if not rows:
         return
     await ensure_projects(conn, (row["project_id"] for row in rows), rows[0]["timestamp"])
-    await conn.execute(usage_log.insert(), list(rows))
-    await _upsert_rollup(conn, rows)
-
-
-async def _upsert_rollup(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await _insert_log(conn, rows)
     stmt = insert_for(conn, usage_hourly)
     stmt = stmt.on_conflict_do_update(
         index_elements=["project_id", "bucket_start", "model"],
@@ -131,39 +161,10 @@ async def _upsert_rollup(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     await conn.execute(stmt, _rollup(rows))
 
 
-_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
-_COPY_COLUMNS: tuple[str, ...] = tuple(c.name for c in usage_log.columns if c.name != "id")
-
-
 async def bulk_load_usage(db: Database, rows: Sequence[dict[str, Any]]) -> None:
-    """Load many ``usage_log`` rows fast (imports, benchmarks), updating the rollup too.
-
-    Uses ``COPY`` on PostgreSQL with asyncpg and the driver's ``executemany`` on SQLite, which
-    are several times faster than a generic multi-row ``INSERT``.
-    """
-    if not rows:
-        return
-    records = [tuple(row[name] for name in _COPY_COLUMNS) for row in rows]
+    """Load many ``usage_log`` rows in one transaction (imports, benchmarks), rollup included."""
     async with db.write() as conn:
-        await ensure_projects(conn, (row["project_id"] for row in rows), rows[0]["timestamp"])
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        if conn.dialect.driver == "asyncpg" and driver is not None:
-            await driver.copy_records_to_table(
-                "usage_log", records=records, columns=list(_COPY_COLUMNS)
-            )
-        elif conn.dialect.name == "sqlite":
-            # SQLAlchemy's SQLite DateTime is text compared as strings: store its exact format.
-            at = _COPY_COLUMNS.index("timestamp")
-            records = [(*r[:at], r[at].strftime(_SQLITE_TS), *r[at + 1 :]) for r in records]
-            marks = ", ".join("?" for _ in _COPY_COLUMNS)
-            await conn.exec_driver_sql(
-                f"INSERT INTO usage_log ({', '.join(_COPY_COLUMNS)}) VALUES ({marks})",  # noqa: S608
-                records,
-            )
-        else:
-            await conn.execute(usage_log.insert(), list(rows))
-        await _upsert_rollup(conn, rows)
+        await write_usage_rows(conn, rows)
 
 
 class UsageRecorder:
