@@ -247,3 +247,10 @@ def test_workers_package_exports_are_complete() -> None:
         assert getattr(workers, name) is not None
     with pytest.raises(AttributeError):
         workers.no_such_name  # noqa: B018
+
+
+def test_seed_module_reexports_the_pool() -> None:
+    from claude_code_api import worker_pool, workers
+
+    assert worker_pool.WorkerPool is workers.WorkerPool
+    assert worker_pool.SyncWorkerPool is workers.SyncWorkerPool
