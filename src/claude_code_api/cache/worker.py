@@ -160,6 +160,7 @@ class QueueWorker:
 
     async def _execute(self, delivery: Delivery) -> None:
         task_id = delivery.task_id
+        log.info("worker %s: running task %s (attempt %d)", self.name, task_id, delivery.attempt)
         await self.queue.publish(
             task_id, {"type": "started", "attempt": delivery.attempt, "worker": self.name}
         )

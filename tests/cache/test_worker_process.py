@@ -1,0 +1,199 @@
+"""``claude-code-api worker`` processes on the real Redis, running the simulated CLI.
+
+Executions are counted from the workers' own logs ("running task <id> (attempt n)"), written
+just before a worker hands the task to its CLI pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from claude_code_api.cache import DistributedExecutor, RedisWorkQueue
+from claude_code_api.cache.guard import make_client
+from claude_code_api.cache.worker import serve_worker
+from claude_code_api.config import Settings
+from claude_code_api.domain import TaskRequest
+
+CLI = str(Path(sys.executable).parent / "claude-code-api")
+RUNNING = re.compile(r"worker (\S+): running task (\w+) \(attempt (\d+)\)")
+
+
+class WorkerProcess:
+    """One ``claude-code-api worker`` subprocess with its log in a file."""
+
+    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 1) -> None:
+        self.log = log
+        self.handle = log.open("wb")
+        self.proc = subprocess.Popen(
+            [CLI, "worker", "--concurrency", str(concurrency)],
+            env=env,
+            cwd=log.parent,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def runs(self) -> list[tuple[str, str, int]]:
+        """(worker name, task id, attempt) of every task this process started."""
+        text = self.log.read_text(errors="replace")
+        return [(m[1], m[2], int(m[3])) for m in RUNNING.finditer(text)]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self.handle.close()
+        return code
+
+    def kill_group(self) -> None:
+        """SIGKILL the worker and the CLI processes it started (they share no group)."""
+        for pid in [*_children(self.proc.pid), self.proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    pairs = [tuple(int(x) for x in line.split()) for line in out.splitlines() if line.strip()]
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [child for child, ppid in pairs if ppid == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+@pytest.fixture
+def worker_env(redis_url: str, redis_prefix: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAPI_")}
+    env.update(
+        CCAPI_REDIS_URL=redis_url,
+        CCAPI_REDIS_PREFIX=redis_prefix,
+        CCAPI_DEMO="true",
+        CCAPI_VISIBILITY_TIMEOUT="1",
+        CCAPI_SHUTDOWN_GRACE="10",
+        CCAPI_LOG_LEVEL="INFO",
+    )
+    return env
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.kill_group()
+        worker.proc.wait(timeout=10)
+        worker.handle.close()
+
+
+@pytest.fixture
+async def executor(redis_url: str, redis_prefix: str) -> AsyncIterator[DistributedExecutor]:
+    queue = RedisWorkQueue(
+        make_client(redis_url, socket_timeout=5), redis_prefix, visibility_timeout=1
+    )
+    made = DistributedExecutor(queue, None, start_timeout=60, idle_timeout=30)
+    yield made
+    await made.close()
+
+
+async def test_worker_killed_mid_task_is_redelivered(
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    executor: DistributedExecutor,
+    tmp_path: Path,
+) -> None:
+    # the first worker's CLI answers after 60 s: it will be killed long before
+    doomed = WorkerProcess({**worker_env, "CLAUDE_CODE_SIM_DELAY": "60"}, tmp_path / "a.log")
+    workers.append(doomed)
+    run = asyncio.create_task(executor.run(TaskRequest(prompt="survive me", model="haiku")))
+    while not doomed.runs():
+        assert not run.done()
+        await asyncio.sleep(0.1)
+    doomed.kill_group()  # SIGKILL mid-task: no ack, no goodbye
+    assert doomed.proc.wait(timeout=10) == -signal.SIGKILL
+
+    rescuer = WorkerProcess(worker_env, tmp_path / "b.log")
+    workers.append(rescuer)
+    result = await run
+    assert "You said: survive me" in result.text
+    [(_, first_id, first_attempt)] = doomed.runs()
+    [(_, second_id, second_attempt)] = rescuer.runs()
+    assert first_id == second_id
+    assert (first_attempt, second_attempt) == (1, 2)
+    assert rescuer.stop() == 0
+
+
+async def test_two_workers_drain_one_queue_without_doing_a_task_twice(
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    executor: DistributedExecutor,
+    tmp_path: Path,
+) -> None:
+    env = {**worker_env, "CLAUDE_CODE_SIM_DELAY": "0.2"}
+    workers += [WorkerProcess(env, tmp_path / f"w{n}.log", concurrency=2) for n in range(2)]
+    prompts = [f"task number {n}" for n in range(12)]
+    results = await asyncio.gather(
+        *(executor.run(TaskRequest(prompt=p, model="haiku")) for p in prompts)
+    )
+    for prompt, result in zip(prompts, results, strict=True):
+        assert f"You said: {prompt}" in result.text
+
+    runs = [run for worker in workers for run in worker.runs()]
+    per_task = Counter(task_id for _, task_id, _ in runs)
+    assert len(per_task) == len(prompts)
+    assert set(per_task.values()) == {1}  # no task ran twice
+    assert len({name for name, _, _ in runs}) == 2  # both workers took work
+    assert await executor.queue.length() == 0
+    assert [worker.stop() for worker in workers] == [0, 0]  # SIGTERM: clean exit
+
+
+async def test_sigterm_finishes_the_running_task_first(
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    executor: DistributedExecutor,
+    tmp_path: Path,
+) -> None:
+    worker = WorkerProcess({**worker_env, "CLAUDE_CODE_SIM_DELAY": "1"}, tmp_path / "w.log")
+    workers.append(worker)
+    run = asyncio.create_task(executor.run(TaskRequest(prompt="finish me", model="haiku")))
+    while not worker.runs():
+        await asyncio.sleep(0.05)
+    worker.proc.send_signal(signal.SIGTERM)
+    assert "finish me" in (await run).text  # drained within the grace period
+    assert await asyncio.to_thread(worker.stop) == 0
+
+
+def test_worker_command_needs_redis(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCAPI_")}
+    done = subprocess.run(
+        [CLI, "worker"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "CCAPI_REDIS_URL" in done.stderr
+
+
+async def test_serve_worker_in_process(redis_url: str, redis_prefix: str) -> None:
+    settings = Settings(
+        redis_url=redis_url, redis_prefix=redis_prefix, demo=True, visibility_timeout=1
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_worker(settings, concurrency=1, stop=stop))
+    executor = await DistributedExecutor.create(settings)
+    result = await executor.run(TaskRequest(prompt="in process", model="haiku"))
+    assert "in process" in result.text
+    stop.set()
+    await serving
+    await executor.close()
