@@ -105,7 +105,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             wait_ready(url)
             created = httpx.post(
                 f"{url}/admin/keys",
-                json={"project_id": "bench", "rate_limit": 10_000_000},
+                json={"project_id": "bench", "rate_limit": 1_000_000},
                 headers={"Authorization": f"Bearer {ADMIN}"},
             ).json()
             key = created["key"]

@@ -155,7 +155,7 @@ class CompletionService:
         if call.cache_key is None:
             return None
         hit = await self.s.cache.get(call.cache_key)
-        self.s.metrics.cache.labels("hit" if hit else "miss").inc()
+        (self.s.metrics.cache_hit if hit else self.s.metrics.cache_miss).inc()
         if hit is None:
             return None
         hit.cached = True
@@ -164,9 +164,12 @@ class CompletionService:
         self._record(call, hit.model, hit.usage, status="ok", cached=True)
         return hit
 
-    async def complete(self, call: CompletionCall) -> CompletionResult:
-        """Run a non-streaming completion (cache, budget, executor, usage)."""
-        hit = await self.cached(call)
+    async def complete(self, call: CompletionCall, *, lookup: bool = True) -> CompletionResult:
+        """Run a non-streaming completion (cache, budget, executor, usage).
+
+        ``lookup=False`` when the caller already asked :meth:`cached`.
+        """
+        hit = await self.cached(call) if lookup else None
         if hit is not None:
             return hit
         reservation = await self.s.budgets.reserve(call.project_id, call.estimate)

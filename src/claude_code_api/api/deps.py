@@ -16,13 +16,13 @@ from claude_code_api.errors import AuthenticationError, PermissionDeniedError
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The app's services (built by the lifespan)."""
     services: Services = request.app.state.services
     return services
 
 
-def get_completions(request: Request) -> CompletionService:
+async def get_completions(request: Request) -> CompletionService:
     """The app's completion pipeline."""
     service: CompletionService = request.app.state.completions
     return service

@@ -95,5 +95,4 @@ class RequestContextMiddleware:
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route: Any = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
-        self.metrics.requests.labels(path, str(status)).inc()
-        self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+        self.metrics.observe_request(path, status, time.perf_counter() - started)

@@ -1,8 +1,10 @@
 """Per-key request rate limits on the maintained `limits` library.
 
 With Redis configured the counters live in Redis, so every API replica shares one limit per key;
-otherwise they live in process memory. A moving window (exact, no burst at window edges) is
-used; in Redis it costs one small Lua script per request.
+otherwise they live in process memory. The sliding-window-counter strategy keeps two counters
+per key (O(1) memory and time, one small Lua script in Redis) and weights the previous minute
+by how much of it still overlaps the window, so there is no burst at window edges. A moving
+window would be exact but stores one timestamp per request, i.e. O(limit) per key.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from claude_code_api.errors import RateLimitedError
 
@@ -46,7 +48,7 @@ class RateLimiter:
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[int, RateLimitItemPerMinute] = {}
 
     @classmethod

@@ -128,7 +128,10 @@ async def chat_completions(
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    result = await cancel_on_disconnect(request, service.complete(call))
+    # A cache hit needs no disconnect watcher: nothing runs that could be killed.
+    result = await service.cached(call) or await cancel_on_disconnect(
+        request, service.complete(call, lookup=False)
+    )
     headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
     return Response(
         json.dumps(completion_body(call, result), separators=(",", ":")),
