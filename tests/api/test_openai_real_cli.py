@@ -1,0 +1,54 @@
+"""The official ``openai`` SDK against the service running the REAL ``claude`` binary, which
+talks to a fake Anthropic upstream on 127.0.0.1 (no network, no credentials)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pytest
+
+from claude_code_api.app import create_app
+from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
+from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
+from tests.fakes.upstream import FakeAnthropic
+
+__all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
+
+pytestmark = pytest.mark.real_cli
+
+
+def test_openai_sdk_with_the_real_claude_binary(
+    tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
+) -> None:
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    with ServerThread(create_app(settings)) as server:
+        key = admin_create_key_sync(server.url, "real")
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        completion = client.chat.completions.create(
+            model="haiku",
+            messages=[
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "Say hello to the real binary"},
+            ],
+            max_tokens=200,
+        )
+        assert completion.choices[0].message.content
+        assert completion.usage is not None and completion.usage.completion_tokens > 0
+        pieces = [
+            chunk.choices[0].delta.content or ""
+            for chunk in client.chat.completions.create(
+                model="sonnet",
+                messages=[{"role": "user", "content": "Now stream it"}],
+                stream=True,
+            )
+            if chunk.choices
+        ]
+        assert "".join(pieces)
+    sent = fake_upstream.messages
+    assert len(sent) >= 2
+    # Chat mode: our system prompt, no tool schemas, the request's max_tokens upstream.
+    first = sent[0]
+    assert "You are terse." in first.system_text
+    assert not first.tools
+    assert first.body["max_tokens"] == 200
