@@ -49,8 +49,9 @@ class WorkerProcess:
         text = self.log.read_text(errors="replace")
         return [(m[1], m[2], int(m[3])) for m in RUNNING.finditer(text)]
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        if self.proc.poll() is None:
+    def stop(self, sig: int | None = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send ``sig`` (None: none, it was sent already) and wait for the exit code."""
+        if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         code = self.proc.wait(timeout=timeout)
         self.handle.close()
@@ -173,7 +174,7 @@ async def test_sigterm_finishes_the_running_task_first(
         await asyncio.sleep(0.05)
     worker.proc.send_signal(signal.SIGTERM)
     assert "finish me" in (await run).text  # drained within the grace period
-    assert await asyncio.to_thread(worker.stop) == 0
+    assert await asyncio.to_thread(worker.stop, None) == 0
 
 
 def test_worker_command_needs_redis(tmp_path: Path) -> None:
