@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import RedisError
 
@@ -95,7 +95,7 @@ class DistributedExecutor:
                 return item
         raise WorkerLostError("remote task ended without a result")  # pragma: no cover
 
-    async def stream(self, task: TaskRequest) -> AsyncIterator[str | CompletionResult]:
+    async def stream(self, task: TaskRequest) -> AsyncGenerator[str | CompletionResult, None]:
         """Text deltas then exactly one :class:`CompletionResult`, locally or remotely."""
         if self.local_has_room():
             assert self.local_pool is not None
@@ -114,6 +114,7 @@ class DistributedExecutor:
         try:
             return await self.queue.put({"task": task.to_dict()})
         except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)
             log.warning("work queue unavailable (%s); refusing the task", type(exc).__name__)
             raise BusyError(
                 "All local workers are busy and the work queue is unavailable."
@@ -173,3 +174,10 @@ class DistributedExecutor:
     async def close(self) -> None:
         """Close the queue's connections (the local pool is closed by its owner)."""
         await self.queue.close()
+
+
+if TYPE_CHECKING:  # DistributedExecutor must satisfy the API's Executor protocol
+    from claude_code_api.workers.pool import Executor
+
+    def _satisfies(executor: DistributedExecutor) -> Executor:
+        return executor
