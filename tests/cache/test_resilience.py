@@ -95,3 +95,25 @@ def test_throttled_log_counts_suppressed(caplog: pytest.LogCaptureFixture) -> No
     assert throttled.warning("down %s", "x") is True
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["down x", "down x (2 similar warnings suppressed)"]
+
+
+async def test_executor_with_redis_down_runs_locally_or_says_busy(spare_redis: SpareRedis) -> None:
+    from claude_code_api.cache import DistributedExecutor, RedisWorkQueue
+    from claude_code_api.cache.guard import make_client
+    from claude_code_api.config import Settings
+    from claude_code_api.domain import TaskRequest
+    from claude_code_api.errors import BusyError
+    from claude_code_api.workers import WorkerPool
+
+    queue = RedisWorkQueue(make_client(spare_redis.url, socket_timeout=1), "down")
+    pool = WorkerPool(Settings(demo=True, max_workers=1))
+    await pool.start()
+    spare_redis.stop()
+    executor = DistributedExecutor(queue, pool)
+    local = await executor.run(TaskRequest(prompt="no redis needed", model="haiku"))
+    assert "no redis needed" in local.text
+    without_pool = DistributedExecutor(queue, None)
+    with pytest.raises(BusyError, match="unavailable"):
+        await without_pool.run(TaskRequest(prompt="nowhere to go", model="haiku"))
+    await pool.close(grace=1)
+    await executor.close()
