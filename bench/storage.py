@@ -48,11 +48,11 @@ def percentile(values: list[float], pct: float) -> float:
 async def load(db: Database, project: str, rows: int, chunk: int = 50_000) -> float:
     rng = random.Random(1)
     start = datetime(2025, 3, 1)
-    span = 30 * 24 * 3600
+    step = 30 * 24 * 3600 / rows  # a log is appended in time order: spread rows over 30 days
     t0 = time.perf_counter()
     for offset in range(0, rows, chunk):
         batch = []
-        for _ in range(min(chunk, rows - offset)):
+        for i in range(offset, min(rows, offset + chunk)):
             inp, out = rng.randrange(10, 2000), rng.randrange(10, 1000)
             batch.append(
                 UsageRecord(
@@ -64,7 +64,7 @@ async def load(db: Database, project: str, rows: int, chunk: int = 50_000) -> fl
                     latency_ms=rng.randrange(50, 5000),
                     request_id=uuid.uuid4().hex,
                     key_id="key_bench",
-                    timestamp=start + timedelta(seconds=rng.randrange(span)),
+                    timestamp=start + timedelta(seconds=i * step + rng.random() * step),
                 ).to_row(start)
             )
         await bulk_load_usage(db, batch)

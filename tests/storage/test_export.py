@@ -82,10 +82,6 @@ async def test_csv_export_of_100k_rows_uses_bounded_memory(
         # the traced peak to a few partitions of 1,000 rows (~2-4 MB; all rows at once: ~85 MB).
         assert report["bytes"] > 8_000_000, url
         assert report["peak"] < 10_000_000, (url, report)
-        db = Database.from_url(url)
-        stats = await BudgetManager(db).get_usage(project, "all")
-        await db.dispose()
-        assert stats.requests == 100_000, url  # loaded into the log and the rollup
 
 
 async def test_export_fails_closed_on_unreachable_database(project: str) -> None:
