@@ -129,9 +129,9 @@ async def chat_completions(
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     # A cache hit needs no disconnect watcher: nothing runs that could be killed.
-    result = await service.cached(call) or await cancel_on_disconnect(
-        request, service.complete(call, lookup=False)
-    )
+    result = await service.cached(call)
+    if result is None:
+        result = await cancel_on_disconnect(request, service.complete(call, lookup=False))
     headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
     return Response(
         json.dumps(completion_body(call, result), separators=(",", ":")),
