@@ -79,7 +79,7 @@ async def test_alerts_fire_once_per_threshold_and_post_to_webhook(
         other = BudgetManager(db, settings, clock=clock)
         await other.track_usage(project, "haiku", 5, 0.0)
     assert isinstance(manager.alerts, AlertNotifier)
-    await manager.alerts.aclose()
+    await manager.close()  # waits for the webhook deliveries
     recorded = await manager.list_alerts(project)
     assert [(a.threshold, a.used_tokens) for a in recorded] == [(50, 550), (80, 1050), (100, 1050)]
     assert sorted(b["threshold"] for b in receiver.bodies) == [50, 80, 100]

@@ -22,8 +22,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ScalarSelect, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from claude_code_api.config import Settings
@@ -80,6 +81,13 @@ class BudgetStatus:
         return max(0, self.monthly_limit - self.used_tokens - self.reserved_tokens)
 
 
+def _limit_of(project_id: str) -> ScalarSelect[Any]:
+    """``(SELECT monthly_token_limit FROM projects WHERE id = :project_id)``."""
+    return (
+        select(projects.c.monthly_token_limit).where(projects.c.id == project_id).scalar_subquery()
+    )
+
+
 class BudgetManager:
     """Budgets, reservations, alerts and usage queries for every project."""
 
@@ -98,6 +106,11 @@ class BudgetManager:
         self.alerts: AlertSink = alerts if alerts is not None else AlertNotifier(webhook)
         self.reservation_ttl = timedelta(seconds=reservation_ttl)
         self._known_periods: set[tuple[str, date]] = set()
+
+    async def close(self) -> None:
+        """Wait (bounded) for alert webhooks still being delivered (call at shutdown)."""
+        if isinstance(self.alerts, AlertNotifier):
+            await self.alerts.aclose()
 
     def now(self) -> datetime:
         """The injected clock's time, as naive UTC."""
@@ -167,11 +180,7 @@ class BudgetManager:
 
     async def _try_reserve(self, reservation: Reservation) -> bool:
         b = budget_periods.c
-        limit = (
-            select(projects.c.monthly_token_limit)
-            .where(projects.c.id == reservation.project_id)
-            .scalar_subquery()
-        )
+        limit = _limit_of(reservation.project_id)
         stmt = (
             update(budget_periods)
             .where(
@@ -252,12 +261,17 @@ class BudgetManager:
                         reserved_tokens=b.reserved_tokens - freed,
                         used_tokens=b.used_tokens + actual,
                     )
-                    .returning(b.used_tokens)
+                    .returning(b.used_tokens, _limit_of(reservation.project_id))
                 )
             ).first()
-            if row is not None and actual:
+            if row is not None and actual and row[1] is not None:
                 fired = await self._record_alerts(
-                    conn, reservation.project_id, reservation.period_start, row[0] - actual, row[0]
+                    conn,
+                    reservation.project_id,
+                    reservation.period_start,
+                    row[0] - actual,
+                    row[0],
+                    row[1],
                 )
         reservation.done = True
         self._notify(fired)
@@ -290,15 +304,14 @@ class BudgetManager:
 
     # --- alerts ---------------------------------------------------------------------------
     async def _record_alerts(
-        self, conn: AsyncConnection, project_id: str, period: date, before: int, after: int
+        self,
+        conn: AsyncConnection,
+        project_id: str,
+        period: date,
+        before: int,
+        after: int,
+        limit: int,
     ) -> list[BudgetAlert]:
-        limit = (
-            await conn.execute(
-                select(projects.c.monthly_token_limit).where(projects.c.id == project_id)
-            )
-        ).scalar()
-        if limit is None:
-            return []
         fired = []
         for threshold in crossed(before, after, limit):
             alert = BudgetAlert(project_id, period, threshold, after, limit, self.now())
@@ -362,16 +375,20 @@ class BudgetManager:
         b = budget_periods.c
         async with self.db.write() as conn:
             await self._ensure_period(conn, project_id, period, force=True)
-            used = (
+            used, limit = (
                 await conn.execute(
                     update(budget_periods)
                     .where(b.project_id == project_id, b.period_start == period)
                     .values(used_tokens=b.used_tokens + int(tokens))
-                    .returning(b.used_tokens)
+                    .returning(b.used_tokens, _limit_of(project_id))
                 )
-            ).scalar_one()
+            ).one()
             await write_usage_rows(conn, [rec.to_row(now)])
-            fired = await self._record_alerts(conn, project_id, period, used - int(tokens), used)
+            fired = []
+            if limit is not None:
+                fired = await self._record_alerts(
+                    conn, project_id, period, used - int(tokens), used, limit
+                )
         self._known_periods.add((project_id, period))
         self._notify(fired)
 
