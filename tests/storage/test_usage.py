@@ -77,6 +77,16 @@ async def test_store_usage(db: Database, project: str, clock: FakeClock) -> None
     assert row.timestamp == clock.now
 
 
+async def test_rows_recorded_after_close_are_still_written(db: Database, project: str) -> None:
+    recorder = UsageRecorder(db)
+    recorder.record(UsageRecord(project, "haiku", output_tokens=1))
+    await recorder.close()
+    recorder.record(UsageRecord(project, "haiku", output_tokens=2))  # a late cancelled stream
+    await recorder.wait_late()
+    assert (recorder.pending, recorder.written) == (0, 2)
+    assert (await BudgetManager(db).get_usage(project)).total_tokens == 3
+
+
 async def test_recorder_flushes_in_the_background(db: Database, project: str) -> None:
     recorder = UsageRecorder(db, flush_interval=0.01, batch_size=10)
     await recorder.start()

@@ -194,6 +194,7 @@ class UsageRecorder:
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._late: set[asyncio.Task[None]] = set()
         self.written = 0
         self.dropped = 0
 
@@ -215,10 +216,21 @@ class UsageRecorder:
                 log.error("usage buffer full: %d rows dropped so far", self.dropped)
             return
         self._buffer.append(rec.to_row(naive_utc(self._clock())))
-        if self._task is None and not self._closed:
+        if self._closed:  # a straggler after close(): write it on its own, best effort
+            task = asyncio.get_running_loop().create_task(self._flush_late())
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+            return
+        if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         if len(self._buffer) >= self.batch_size:
             self._wake.set()
+
+    async def _flush_late(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            log.error("usage store unavailable: %d late usage rows lost", self.pending)
 
     async def flush(self) -> int:
         """Write every buffered row now; returns how many were written.
@@ -265,3 +277,8 @@ class UsageRecorder:
             except StorageUnavailableError:
                 await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         log.error("usage store unavailable at shutdown: %d usage rows lost", self.pending)
+
+    async def wait_late(self) -> None:
+        """Wait for rows recorded after :meth:`close` to be written (tests, orderly shutdown)."""
+        while self._late:
+            await asyncio.gather(*list(self._late), return_exceptions=True)
