@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 import httpx
-from claude_code_api.workers import WorkerPool
 
 from _loadgen import build_request, free_port, run_load  # bench/ is sys.path[0]
 from claude_code_api.config import Settings
 from claude_code_api.domain import TaskRequest
+from claude_code_api.workers import WorkerPool
 
 ADMIN = "bench-admin-key"
 HOST = "127.0.0.1"
