@@ -123,8 +123,12 @@ class BusyError(CCAPIError):
     error_type = "server_busy"
     code = "server_busy"
 
-    def __init__(self, message: str = "All workers are busy and the queue is full; retry later.",
-                 *, retry_after: float = 1.0) -> None:
+    def __init__(
+        self,
+        message: str = "All workers are busy and the queue is full; retry later.",
+        *,
+        retry_after: float = 1.0,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -196,8 +200,14 @@ class CLIResultError(CLIError):
 
     code = "cli_result_error"
 
-    def __init__(self, message: str, *, subtype: str = "", api_error_status: int | None = None,
-                 detail: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        subtype: str = "",
+        api_error_status: int | None = None,
+        detail: str = "",
+    ) -> None:
         super().__init__(message, detail=detail)
         self.subtype = subtype
         self.api_error_status = api_error_status
