@@ -43,6 +43,7 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
     stack.push_async_callback(db.dispose)
     await db.migrate()
     budgets = BudgetManager(db, settings)
+    stack.push_async_callback(budgets.close)
     recorder = UsageRecorder(db, flush_interval=settings.usage_flush_interval)
     await recorder.start()
     stack.push_async_callback(recorder.close)
@@ -113,6 +114,37 @@ async def _announce_demo_key(services: Services) -> None:
     print(banner, flush=True)  # printed on purpose: the operator asked for a demo key
 
 
+PUBLIC_PATHS = frozenset({"/v1/models", "/healthz", "/readyz", "/metrics"})
+
+
+def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the bearer-key security scheme on every protected route.
+
+    Authentication is a plain dependency (see ``api/deps.authenticate``), so the scheme is
+    declared here rather than through FastAPI's ``Security`` machinery.
+    """
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "BearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A project API key, or the admin key for /admin routes.",
+            }
+        }
+        for path, operations in schema["paths"].items():
+            if path in PUBLIC_PATHS:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{"BearerAuth": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app. Settings come from the environment unless given."""
     settings = settings or Settings()
@@ -126,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     for module in (chat, batch, usage, meta, admin, websocket):
         app.include_router(module.router)
     app.add_middleware(

@@ -17,7 +17,6 @@ sends the new user message.
 
 from __future__ import annotations
 
-import hmac
 from contextlib import aclosing
 from typing import Any
 
@@ -25,6 +24,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from claude_code_api.api.completions import CompletionService
+from claude_code_api.api.deps import resolve_key
 from claude_code_api.api.errors import validation_error
 from claude_code_api.api.middleware import new_request_id
 from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage
@@ -44,16 +44,7 @@ async def _authenticate(ws: WebSocket, services: Services) -> Principal:
         if not isinstance(first, dict) or first.get("type") != "auth":
             raise AuthenticationError("Send {'type': 'auth', 'api_key': ...} first.")
         secret = str(first.get("api_key", ""))
-    admin = services.settings.admin_key
-    if admin is not None and hmac.compare_digest(
-        secret.encode(), admin.get_secret_value().encode()
-    ):
-        return Principal(key_id="admin", project_id=None, rate_limit=0, is_admin=True)
-    info = await services.keys.authenticate(secret) if 0 < len(secret) <= 256 else None
-    if info is None:
-        raise AuthenticationError("Invalid API key.")
-    limit = info.rate_limit or services.settings.default_rate_limit
-    return Principal(key_id=info.key_id, project_id=info.project_id, rate_limit=limit)
+    return await resolve_key(services, secret)
 
 
 async def _answer(

@@ -29,7 +29,6 @@ async def usage_payload(
     stats = await services.budgets.get_usage(project_id, period=period, since=since, until=until)
     data = stats.to_dict()
     data["project_id"] = project_id
-    data["period"] = period
     status = await services.budgets.status(project_id)
     data["monthly_limit"] = status.monthly_limit
     data["remaining"] = status.remaining
