@@ -149,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app. Settings come from the environment unless given."""
     settings = settings or Settings()
     logging.basicConfig(level=settings.log_level)
+    if settings.log_level != "DEBUG":  # migration chatter is noise at startup
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     app = FastAPI(
         title="Claude Code API Service",
         version=__version__,
