@@ -35,6 +35,7 @@ class RequestContextMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection (HTTP only; WebSockets pass through)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
