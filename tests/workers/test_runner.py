@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -254,3 +255,24 @@ def test_seed_module_reexports_the_pool() -> None:
 
     assert worker_pool.WorkerPool is workers.WorkerPool
     assert worker_pool.SyncWorkerPool is workers.SyncWorkerPool
+
+
+async def test_system_prompt_travels_in_a_private_file_not_argv(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    system = "SECRET-SYSTEM " + "s" * 300_000  # past the 128 KiB limit of one argv string
+    seen: list[str] = []
+
+    def spawned(proc: asyncio.subprocess.Process) -> None:
+        seen.append(Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace"))
+
+    runner = CLIRunner(settings)
+    task = TaskRequest(prompt="hi", model="haiku", system_prompt=system)
+    result = None
+    async for item in runner.stream(task, on_spawn=spawned):
+        if isinstance(item, CompletionResult):
+            result = item
+    assert result is not None
+    assert result.usage.input_tokens >= len(system) // 4  # the simulated CLI read it all
+    assert seen and "SECRET-SYSTEM" not in seen[0]
+    assert "--system-prompt-file" in seen[0]
+    assert not list((tmp_path / "work").glob("ccapi-task-*"))  # removed with the task

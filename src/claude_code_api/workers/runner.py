@@ -117,8 +117,15 @@ def cli_command(settings: Settings) -> list[str]:
     return [found]
 
 
-def build_argv(settings: Settings, task: TaskRequest) -> list[str]:
-    """The full argv (no prompt: it goes on stdin)."""
+def build_argv(
+    settings: Settings, task: TaskRequest, *, system_prompt_file: Path | None = None
+) -> list[str]:
+    """The full argv (no prompt: it goes on stdin).
+
+    With ``system_prompt_file`` (the runner writes it into the task's private working
+    directory) the system prompt travels as ``--system-prompt-file``: like the prompt on stdin,
+    it is then neither visible in ``ps`` nor capped by the 128 KiB limit of one argv string.
+    """
     argv = [
         *cli_command(settings),
         "-p",
@@ -136,7 +143,11 @@ def build_argv(settings: Settings, task: TaskRequest) -> list[str]:
     system = (
         task.system_prompt if task.system_prompt is not None else (settings.default_system_prompt)
     )
-    argv += ["--tools", "", "--system-prompt", system, "--no-session-persistence"]
+    if system_prompt_file is not None:
+        argv += ["--tools", "", "--system-prompt-file", str(system_prompt_file)]
+    else:
+        argv += ["--tools", "", "--system-prompt", system]
+    argv.append("--no-session-persistence")
     if settings.bare:
         argv.append("--bare")
     return argv
@@ -191,7 +202,6 @@ class CLIRunner:
         Raises:
             CLINotFoundError, CLIExitError, CLIOutputError, CLIResultError, TaskTimeoutError.
         """
-        argv = build_argv(self.settings, task)
         env = build_env(self.settings, task, self.base_env)
         limit = self.settings.max_output_bytes
         loop = asyncio.get_running_loop()
@@ -200,7 +210,15 @@ class CLIRunner:
         root = self.settings.workdir_root
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
-        workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)
+        workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
+        system_file = Path(workdir) / "system-prompt.txt"
+        system_file.write_text(
+            task.system_prompt
+            if task.system_prompt is not None
+            else self.settings.default_system_prompt,
+            encoding="utf-8",
+        )
+        argv = build_argv(self.settings, task, system_prompt_file=system_file)
         proc: asyncio.subprocess.Process | None = None
         stdin_task: asyncio.Task[None] | None = None
         stderr_task: asyncio.Task[bytes] | None = None

@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--include-partial-messages", action="store_true")
     parser.add_argument("--tools")
     parser.add_argument("--system-prompt", default="")
+    parser.add_argument("--system-prompt-file", default=None)
     parser.add_argument("--no-session-persistence", action="store_true")
     parser.add_argument("--bare", action="store_true")
     parser.add_argument("--max-budget-usd", type=float)
@@ -351,6 +352,9 @@ def run(args: argparse.Namespace, prompt_bytes: bytes, environ: dict[str, str]) 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     args = _parser().parse_args(argv)
+    if args.system_prompt_file:
+        with open(args.system_prompt_file, encoding="utf-8") as handle:
+            args.system_prompt = handle.read()
     if args.version:
         print(VERSION)
         return 0
