@@ -9,8 +9,10 @@ that this replica, the owner of the request, reads back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,7 +22,12 @@ from claude_code_api.cache.guard import reraise_if_cancelling
 from claude_code_api.cache.queue import WorkQueue, error_from_event
 from claude_code_api.config import Settings
 from claude_code_api.domain import CompletionResult, TaskRequest
-from claude_code_api.errors import BusyError, TaskTimeoutError, WorkerLostError
+from claude_code_api.errors import (
+    BusyError,
+    TaskCancelledError,
+    TaskTimeoutError,
+    WorkerLostError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,10 @@ class DistributedExecutor:
     :class:`TaskTimeoutError`, and the task is marked cancelled), ``idle_timeout`` between two
     events once started (then :class:`WorkerLostError`). A streamed task whose worker died after
     deltas were sent fails with :class:`WorkerLostError` rather than replaying text.
+
+    Giving up on a remote task (``run`` cancelled, ``stream`` closed early or cancelled, a
+    timeout) marks it cancelled in the queue, whether or not a worker started it: a worker
+    running it kills its CLI, and a worker taking it later skips it.
     """
 
     def __init__(
@@ -90,9 +101,10 @@ class DistributedExecutor:
         if self.local_has_room():
             assert self.local_pool is not None
             return await self.local_pool.run(task)
-        async for item in self._remote(task, streaming=False):
-            if isinstance(item, CompletionResult):
-                return item
+        async with contextlib.aclosing(self._remote(task, streaming=False)) as items:
+            async for item in items:
+                if isinstance(item, CompletionResult):
+                    return item
         raise WorkerLostError("remote task ended without a result")  # pragma: no cover
 
     async def stream(self, task: TaskRequest) -> AsyncGenerator[str | CompletionResult, None]:
@@ -110,9 +122,12 @@ class DistributedExecutor:
             if aclose is not None:
                 await aclose()
 
-    async def _enqueue(self, task: TaskRequest) -> str:
+    async def _enqueue(self, task: TaskRequest, task_id: str) -> None:
         try:
-            return await self.queue.put({"task": task.to_dict()})
+            await self.queue.put({"task": task.to_dict()}, task_id=task_id)
+        except asyncio.CancelledError:  # the task may be queued already: nobody must run it
+            await asyncio.shield(self._abandon(task_id))
+            raise
         except (RedisError, OSError) as exc:
             reraise_if_cancelling(exc)
             log.warning("work queue unavailable (%s); refusing the task", type(exc).__name__)
@@ -122,8 +137,9 @@ class DistributedExecutor:
 
     async def _remote(
         self, task: TaskRequest, *, streaming: bool
-    ) -> AsyncIterator[str | CompletionResult]:
-        task_id = await self._enqueue(task)
+    ) -> AsyncGenerator[str | CompletionResult, None]:
+        task_id = uuid.uuid4().hex
+        await self._enqueue(task, task_id)  # refused (busy): nothing to clean up
         cursor, started, sent_text, finished = "0", 0, False, False
         deadline = time.monotonic() + self.start_timeout
         try:
@@ -163,13 +179,20 @@ class DistributedExecutor:
                     elif kind == "error":
                         finished = True
                         raise error_from_event(event.get("error", {}))
+                    elif kind == "cancelled":  # someone else gave up on it
+                        finished = True
+                        raise TaskCancelledError("The task was cancelled.")
         finally:
-            if not finished:
-                try:
-                    await self.queue.cancel(task_id)
-                except (RedisError, OSError):
-                    log.warning("could not mark abandoned task %s cancelled", task_id)
-            await self.queue.discard(task_id)
+            if finished:
+                await self.queue.discard(task_id)
+            else:  # the cancel mark stays: the worker acts on it (it expires on Redis)
+                await asyncio.shield(self._abandon(task_id))
+
+    async def _abandon(self, task_id: str) -> None:
+        try:
+            await self.queue.cancel(task_id)
+        except (RedisError, OSError):
+            log.warning("could not mark abandoned task %s cancelled", task_id)
 
     async def close(self) -> None:
         """Close the queue's connections (the local pool is closed by its owner)."""

@@ -9,7 +9,11 @@ events with ``read_events`` until a ``result`` or ``error`` event.
 
 Event shapes: ``{"type": "started", "attempt": n, "worker": name}``, ``{"type": "delta",
 "text": ...}``, ``{"type": "result", "result": CompletionResult.to_dict()}``, ``{"type":
-"error", "error": {...}}`` (see :func:`error_event`).
+"error", "error": {...}}`` (see :func:`error_event`), ``{"type": "cancelled"}``.
+
+Cancellation: a producer that gives up on a task calls ``cancel`` and leaves the mark in place
+(no ``discard``); a consumer running the task polls ``is_cancelled``, stops it, publishes
+``cancelled`` and acks; a consumer taking it later skips it the same way.
 """
 
 from __future__ import annotations
@@ -193,8 +197,10 @@ class MemoryWorkQueue:
                 await asyncio.wait_for(self._changed.wait(), seconds)
 
     async def ack(self, delivery: Delivery) -> None:
-        """Forget a finished delivery."""
+        """Forget a finished delivery (and all of a cancelled one: its owner has left)."""
         self._in_flight.pop(delivery.id, None)
+        if delivery.task_id in self._cancelled:  # Redis lets these keys expire instead
+            await self.discard(delivery.task_id)
 
     async def touch(self, consumer: str, deliveries: Sequence[Delivery]) -> None:
         """Restart the visibility timeout of deliveries ``consumer`` still holds."""

@@ -8,6 +8,12 @@ visibility timeout. A task delivered more than ``max_attempts`` times is failed 
 :class:`WorkerLostError` instead of being run again, so a poison task cannot kill workers
 forever and the requester always hears back. SIGTERM stops taking work and drains in-flight
 tasks within a grace period; tasks still running then are left un-acked for redelivery.
+
+Cancellation: while a task runs, the worker polls ``queue.is_cancelled`` every
+``cancel_poll`` seconds (one cheap call per running task; no extra protocol, works on every
+backend). When the owner has given up (its client disconnected), the worker cancels its local
+run, which kills the CLI's process group, publishes a final ``cancelled`` event and acks the
+task, so it is never re-delivered.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class QueueWorker:
         name: str | None = None,
         max_attempts: int = 2,
         heartbeat: float = 5.0,
+        cancel_poll: float = 0.25,
     ) -> None:
         self.queue = queue
         self.executor = executor
@@ -61,7 +68,9 @@ class QueueWorker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.max_attempts = max_attempts
         self.heartbeat = heartbeat
-        self.completed = 0
+        self.cancel_poll = cancel_poll
+        self.completed = 0  # tasks acked (finished, failed, or cancelled)
+        self.cancelled = 0  # tasks whose owner gave up: skipped or stopped mid-run
         self._slots = asyncio.Semaphore(self.concurrency)
         self._beating = False
         self._running: dict[str, tuple[asyncio.Task[None], Delivery]] = {}
@@ -150,20 +159,48 @@ class QueueWorker:
                     f"The task's worker died {delivery.attempt - 1} times; giving up on it."
                 )
                 await self.queue.publish(task_id, error_event(lost))
-            elif not await self.queue.is_cancelled(task_id):
-                await self._execute(delivery)
+            elif await self.queue.is_cancelled(task_id) or not await self._execute(delivery):
+                self.cancelled += 1
+                log.info("worker %s: task %s cancelled by its owner", self.name, task_id)
+                await self.queue.publish(task_id, {"type": "cancelled"})
             await self.queue.ack(delivery)
             self.completed += 1
         except (RedisError, OSError) as exc:  # cannot report: leave it pending for redelivery
             reraise_if_cancelling(exc)
             log.warning("worker %s: task %s not acked (%s)", self.name, task_id, exc)
 
-    async def _execute(self, delivery: Delivery) -> None:
+    async def _execute(self, delivery: Delivery) -> bool:
+        """Run the task, publishing its events; False if its owner cancelled it meanwhile."""
         task_id = delivery.task_id
         log.info("worker %s: running task %s (attempt %d)", self.name, task_id, delivery.attempt)
         await self.queue.publish(
             task_id, {"type": "started", "attempt": delivery.attempt, "worker": self.name}
         )
+        job = asyncio.create_task(self._stream_events(delivery))
+        try:
+            while not job.done():
+                await asyncio.wait({job}, timeout=self.cancel_poll)
+                if not job.done() and await self._owner_gave_up(task_id):
+                    job.cancel()  # pool.stream kills the CLI's process group on cancellation
+                    await asyncio.gather(job, return_exceptions=True)
+            if job.cancelled():
+                return False
+            job.result()  # re-raises the Redis errors that leave the task un-acked
+            return True
+        finally:
+            if not job.done():  # we were cancelled ourselves (drain): stop the run too
+                job.cancel()
+                await asyncio.gather(job, return_exceptions=True)
+
+    async def _owner_gave_up(self, task_id: str) -> bool:
+        try:
+            return await self.queue.is_cancelled(task_id)
+        except (RedisError, OSError) as exc:  # a blip: keep running, ask again next poll
+            reraise_if_cancelling(exc)
+            return False
+
+    async def _stream_events(self, delivery: Delivery) -> None:
+        task_id = delivery.task_id
         try:
             task = TaskRequest.from_dict(delivery.payload["task"])
             final: CompletionResult | None = None
