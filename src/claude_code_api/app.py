@@ -94,7 +94,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         services = await build_services(settings, app.state.metrics, stack)
         completions = CompletionService(services)
-        stack.push_async_callback(completions.drain)
         app.state.services = services
         app.state.completions = completions
         if settings.demo:

@@ -226,3 +226,39 @@ async def test_fails_closed_when_postgres_is_unreachable(project: str) -> None:
         assert await unreachable.ping() is False
     finally:
         await unreachable.dispose()
+
+
+async def test_settle_later_applies_in_one_batch_and_close_drains(
+    db: Database, project: str
+) -> None:
+    manager = BudgetManager(db)
+    manager.settle_interval = 60  # only flush/close apply them in this test
+    await manager.set_budget(project, 1000)
+    held = [await manager.reserve(project, 100) for _ in range(5)]
+    for reservation in held[:3]:
+        manager.settle_later(reservation, 40)
+    status = await manager.status(project)
+    # Not applied yet: the reservations still hold their tokens (never an overspend).
+    assert (status.used_tokens, status.reserved_tokens) == (0, 500)
+    assert await manager.flush_settlements() == 3
+    status = await manager.status(project)
+    assert (status.used_tokens, status.reserved_tokens) == (120, 200)
+    for reservation in held[3:]:
+        manager.settle_later(reservation, 0)
+    await manager.close()
+    status = await manager.status(project)
+    assert (status.used_tokens, status.reserved_tokens) == (120, 0)
+
+
+async def test_settle_later_runs_in_the_background(db: Database, project: str) -> None:
+    manager = BudgetManager(db)
+    manager.settle_interval = 0.01
+    reservation = await manager.reserve(project, 50)
+    manager.settle_later(reservation, 30)
+    for _ in range(200):
+        if (await manager.status(project)).used_tokens == 30:
+            break
+        await asyncio.sleep(0.01)
+    status = await manager.status(project)
+    assert (status.used_tokens, status.reserved_tokens) == (30, 0)
+    await manager.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +59,6 @@ class CompletionService:
 
     def __init__(self, services: Services) -> None:
         self.s = services
-        self._background: set[asyncio.Task[None]] = set()
 
     # --- preparation ----------------------------------------------------------------------
     async def prepare(
@@ -246,7 +245,7 @@ class CompletionService:
     ) -> None:
         """Settle the reservation and write the usage row, shielded from cancellation."""
         spent = usage.total_tokens if usage else 0
-        self._spawn(self.s.budgets.settle(reservation, spent))
+        self.s.budgets.settle_later(reservation, spent)  # batched off the request path
         self._record(call, model or call.model, usage or Usage(), status=status, cached=False)
         metrics = self.s.metrics
         metrics.completions.labels(tier_of(model or call.model), status).inc()
@@ -270,19 +269,3 @@ class CompletionService:
             key_id=call.key_id,
             latency_ms=latency_ms,
         )
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        async def runner() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("background settlement failed")
-
-        task = asyncio.get_running_loop().create_task(runner())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def drain(self) -> None:
-        """Wait for pending settlements (shutdown)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)

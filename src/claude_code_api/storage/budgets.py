@@ -17,6 +17,8 @@ that dies mid-request leaks its reservation only until it expires (:meth:`reclai
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -106,9 +108,24 @@ class BudgetManager:
         self.alerts: AlertSink = alerts if alerts is not None else AlertNotifier(webhook)
         self.reservation_ttl = timedelta(seconds=reservation_ttl)
         self._known_periods: set[tuple[str, date]] = set()
+        self.settle_interval = settings.usage_flush_interval if settings else 0.2
+        self._pending: list[tuple[Reservation, int]] = []
+        self._settle_lock = asyncio.Lock()
+        self._settler: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
-        """Wait (bounded) for alert webhooks still being delivered (call at shutdown)."""
+        """Apply queued settlements, then wait (bounded) for alert webhooks (at shutdown)."""
+        if self._settler is not None:
+            self._settler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settler
+        if self._pending:
+            try:
+                await self.flush_settlements()
+            except Exception:
+                log.error(
+                    "budget store unavailable at shutdown: %d settlements lost", len(self._pending)
+                )
         if isinstance(self.alerts, AlertNotifier):
             await self.alerts.aclose()
 
@@ -240,41 +257,91 @@ class BudgetManager:
         A request cancelled mid-way is settled with what it consumed; the charge may exceed the
         reservation (the real count always wins), it is never refused.
         """
+        async with self.db.write() as conn:
+            fired = await self._settle_in(conn, reservation, actual_tokens)
+        self._notify(fired)
+
+    def settle_later(self, reservation: Reservation, actual_tokens: int) -> None:
+        """Queue a settlement; a background task applies queued ones in one transaction.
+
+        The request path then pays one write transaction (the reservation) instead of two.
+        Until it is applied the reservation keeps holding its tokens, so a delay can only
+        make the budget look fuller for up to ``settle_interval``, never overspend it.
+        :meth:`close` applies whatever is still queued.
+        """
+        self._pending.append((reservation, actual_tokens))
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.get_running_loop().create_task(self._settle_loop())
+
+    async def flush_settlements(self) -> int:
+        """Apply every queued settlement now; returns how many were applied.
+
+        Raises :class:`StorageUnavailableError` when the store cannot be written (the queued
+        settlements are kept for the next attempt).
+        """
+        async with self._settle_lock:
+            batch, self._pending = self._pending, []
+            fired: list[BudgetAlert] = []
+            try:
+                async with self.db.write() as conn:
+                    for reservation, actual in batch:
+                        fired += await self._settle_in(conn, reservation, actual)
+            except Exception:
+                for reservation, _ in batch:
+                    reservation.done = False  # the transaction rolled back
+                self._pending[:0] = batch
+                raise
+        self._notify(fired)
+        return len(batch)
+
+    async def _settle_loop(self) -> None:
+        delay = self.settle_interval
+        while self._pending:
+            await asyncio.sleep(delay)
+            try:
+                await self.flush_settlements()
+                delay = self.settle_interval
+            except Exception:  # keep them and retry; never let the settler die
+                delay = min(max(delay * 2, 0.5), 10.0)
+                log.warning("budget settlement failed; %d kept for retry", len(self._pending))
+
+    async def _settle_in(
+        self, conn: AsyncConnection, reservation: Reservation, actual_tokens: int
+    ) -> list[BudgetAlert]:
         if reservation.done:
-            return
+            return []
         actual = max(0, int(actual_tokens))
         b = budget_periods.c
         fired: list[BudgetAlert] = []
-        async with self.db.write() as conn:
-            held = await conn.execute(
-                delete(budget_reservations).where(budget_reservations.c.id == reservation.id)
+        held = await conn.execute(
+            delete(budget_reservations).where(budget_reservations.c.id == reservation.id)
+        )
+        freed = reservation.tokens if held.rowcount == 1 else 0  # 0: reclaimed already
+        row = (
+            await conn.execute(
+                update(budget_periods)
+                .where(
+                    b.project_id == reservation.project_id,
+                    b.period_start == reservation.period_start,
+                )
+                .values(
+                    reserved_tokens=b.reserved_tokens - freed,
+                    used_tokens=b.used_tokens + actual,
+                )
+                .returning(b.used_tokens, _limit_of(reservation.project_id))
             )
-            freed = reservation.tokens if held.rowcount == 1 else 0  # 0: reclaimed already
-            row = (
-                await conn.execute(
-                    update(budget_periods)
-                    .where(
-                        b.project_id == reservation.project_id,
-                        b.period_start == reservation.period_start,
-                    )
-                    .values(
-                        reserved_tokens=b.reserved_tokens - freed,
-                        used_tokens=b.used_tokens + actual,
-                    )
-                    .returning(b.used_tokens, _limit_of(reservation.project_id))
-                )
-            ).first()
-            if row is not None and actual and row[1] is not None:
-                fired = await self._record_alerts(
-                    conn,
-                    reservation.project_id,
-                    reservation.period_start,
-                    row[0] - actual,
-                    row[0],
-                    row[1],
-                )
+        ).first()
+        if row is not None and actual and row[1] is not None:
+            fired = await self._record_alerts(
+                conn,
+                reservation.project_id,
+                reservation.period_start,
+                row[0] - actual,
+                row[0],
+                row[1],
+            )
         reservation.done = True
-        self._notify(fired)
+        return fired
 
     async def release(self, reservation: Reservation) -> None:
         """Give the whole reservation back (the request failed before spending anything)."""
