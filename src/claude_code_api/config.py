@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         "authenticates only with ANTHROPIC_API_KEY, never with a subscription login.",
     )
     max_workers: int = Field(5, ge=1, le=256, description="Concurrent CLI processes.")
+    warm_workers: bool = Field(
+        False,
+        description="Reuse warm CLI processes for chat tasks (--input-format stream-json, "
+        "/clear between tasks): ~50 ms instead of ~1 s per call, at the cost of up to "
+        "max_workers idle CLI processes (~190 MB each). Agent mode always starts a fresh CLI.",
+    )
     task_timeout: float = Field(30.0, gt=0, description="Seconds before a CLI call is killed.")
     queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")
     result_ttl: float = Field(300.0, gt=0, description="Seconds a finished task result is kept.")

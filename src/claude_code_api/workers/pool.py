@@ -39,6 +39,7 @@ from claude_code_api.errors import (
     WorkerLostError,
 )
 from claude_code_api.workers.runner import CLIRunner, Runner, kill_group
+from claude_code_api.workers.warm import WarmRunner
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class WorkerPool:
         lost_grace: float = LOST_GRACE,
     ) -> None:
         self.settings = settings
-        self.runner: Runner = runner or CLIRunner(settings)
+        self.runner: Runner = runner or _default_runner(settings)
         self.max_workers = settings.max_workers
         self.queue_max = settings.queue_max
         self.monitor_interval = monitor_interval
@@ -151,6 +152,9 @@ class WorkerPool:
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         self._workers, self._monitor, self._queue = [], None, None
+        closer = getattr(self.runner, "aclose", None)  # e.g. WarmRunner's idle processes
+        if closer is not None:
+            await closer()
 
     async def __aenter__(self) -> WorkerPool:
         await self.start()
@@ -387,6 +391,12 @@ class WorkerPool:
         for job_id, job in list(self._jobs.items()):
             if job.state is JobState.DONE and now - job.finished_at > ttl:
                 del self._jobs[job_id]
+
+
+def _default_runner(settings: Settings) -> Runner:
+    if settings.warm_workers:
+        return WarmRunner(settings)
+    return CLIRunner(settings)
 
 
 def _consume_exception(future: asyncio.Future[CompletionResult]) -> None:

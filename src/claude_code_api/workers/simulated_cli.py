@@ -45,6 +45,15 @@ marker             environment variable          effect
 
 The stderr of ``exit=N`` mentions the ``ANTHROPIC_API_KEY`` it was given, as a crashing CLI
 might, so tests can check the service redacts keys from error details.
+
+With ``--input-format stream-json`` (verified on the real CLI 2.1.197, see DEVELOPERS.md) one
+process answers many user messages, one JSON line each
+(``{"type":"user","message":{"role":"user","content":"..."}}``), with one ``result`` event per
+message, and exits 0 at the end of stdin. Like the real CLI it keeps the conversation: the input
+tokens of a message count every earlier prompt and answer; ``total_cost_usd`` is cumulative over
+the process's life (``usage`` is per message). ``/clear`` empties the conversation (a
+``result`` with text ``""`` and ``num_turns: 0``, no model call); another message starting with
+``/`` is answered "Unknown command" without a model call. Knob markers apply per message.
 """
 
 from __future__ import annotations
@@ -190,9 +199,19 @@ def _result(
     }
 
 
-def run(args: argparse.Namespace, prompt_bytes: bytes, environ: dict[str, str]) -> int:
-    """Answer one prompt; returns the exit status."""
+def run(
+    args: argparse.Namespace,
+    prompt_bytes: bytes,
+    environ: dict[str, str],
+    state: dict[str, float] | None = None,
+) -> int:
+    """Answer one prompt; returns the exit status.
+
+    ``state`` (stream-json input only) carries the conversation across messages:
+    ``history`` (characters so far) and ``cost`` (cumulative USD), both updated here.
+    """
     started = time.monotonic()
+    state = state if state is not None else {"history": 0.0, "cost": 0.0}
     prompt = prompt_bytes.decode("utf-8", "replace")
     k = knobs(prompt, environ)
     session_id = str(uuid.uuid4())
@@ -226,7 +245,8 @@ def run(args: argparse.Namespace, prompt_bytes: bytes, environ: dict[str, str]) 
     if truncated:
         words = words[:limit]
     pieces = [w + " " for w in words[:-1]] + words[-1:]
-    input_tokens = max(1, (len(prompt_bytes) + len(args.system_prompt)) // 4)
+    history = int(state["history"])
+    input_tokens = max(1, (len(prompt_bytes) + len(args.system_prompt) + history) // 4)
     usage = {
         "input_tokens": input_tokens,
         "output_tokens": len(pieces),
@@ -235,6 +255,9 @@ def run(args: argparse.Namespace, prompt_bytes: bytes, environ: dict[str, str]) 
     }
     rate = DEFAULT_RATES[tier_of(model)]
     cost = round((input_tokens * rate.input + len(pieces) * rate.output) / 1000.0, 10)
+    state["history"] = history + len(prompt_bytes) + len(" ".join(words))
+    state["cost"] += cost
+    cost = round(state["cost"], 10)  # like the real CLI: cumulative over the process
 
     if args.verbose:
         out.event(
@@ -349,6 +372,65 @@ def run(args: argparse.Namespace, prompt_bytes: bytes, environ: dict[str, str]) 
     return 1 if result["is_error"] else 0
 
 
+def _content_text(message: Any) -> str:
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""
+
+
+def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    """``--input-format stream-json``: answer user messages line by line until end of input."""
+    state = {"history": 0.0, "cost": 0.0}
+    while line := sys.stdin.buffer.readline():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            sys.stderr.write("Error: invalid JSON on stdin\n")
+            return 1
+        if not isinstance(event, dict) or event.get("type") != "user":
+            continue
+        prompt = _content_text(event.get("message"))
+        if prompt.startswith("/"):
+            _command(args, prompt, state)
+            continue
+        status = run(args, prompt.encode(), environ, state)
+        active = knobs(prompt, environ)
+        if "exit" in active or "no_result" in active:  # a crash ends the process; an error
+            return status  # result does not (the real CLI then waits for more input)
+    return 0
+
+
+def _command(args: argparse.Namespace, prompt: str, state: dict[str, float]) -> None:
+    """A slash command: ``/clear`` resets the conversation; no model call either way."""
+    session_id = str(uuid.uuid4())
+    text = ""
+    if prompt.split()[0] == "/clear":
+        state["history"] = 0.0
+    else:
+        text = f"Unknown command: {prompt.split()[0]}"
+    usage = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    out = _Out(args.output_format, session_id)
+    result = _result(
+        args.model,
+        text,
+        usage,
+        round(state["cost"], 10),
+        is_error=False,
+        session_id=session_id,
+        started=time.monotonic(),
+    )
+    result["num_turns"] = 0
+    out.event(result)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     args = _parser().parse_args(argv)
@@ -363,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
             "Error: When using --print, --output-format=stream-json requires --verbose\n"
         )
         return 1
+    if args.input_format == "stream-json" and not args.prompt:
+        return serve_stream(args, dict(os.environ))
     prompt_bytes = args.prompt.encode() if args.prompt else sys.stdin.buffer.read()
     return run(args, prompt_bytes, dict(os.environ))
 

@@ -1,0 +1,246 @@
+"""WarmRunner: reused CLI processes (simulated CLI, and the real binary on the fake upstream)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from claude_code_api.config import Settings
+from claude_code_api.domain import CompletionResult, Mode, TaskRequest
+from claude_code_api.errors import (
+    CLIExitError,
+    CLIOutputError,
+    TaskCancelledError,
+    TaskTimeoutError,
+    UpstreamOverloadedError,
+)
+from claude_code_api.workers import CLIRunner, WorkerPool
+from claude_code_api.workers.warm import WarmKey, WarmRunner, warm_eligible
+from tests.fakes.upstream import DEFAULT_REPLY, FakeAnthropic
+from tests.workers.conftest import alive, children, make_settings, workdirs
+
+
+@pytest.fixture
+async def warm(settings: Settings) -> AsyncIterator[WarmRunner]:
+    runner = WarmRunner(settings)
+    yield runner
+    await runner.aclose()
+
+
+async def run(
+    runner: WarmRunner, task: TaskRequest, pids: list[int], **kw: float
+) -> CompletionResult:
+    """Run a task to its result, recording the pid of the process that served it."""
+    result = None
+    async for item in runner.stream(task, on_spawn=lambda p: pids.append(p.pid), **kw):
+        if isinstance(item, CompletionResult):
+            result = item
+    assert result is not None
+    return result
+
+
+async def test_two_tasks_share_one_process_with_a_fresh_conversation(
+    warm: WarmRunner, settings: Settings
+) -> None:
+    pids: list[int] = []
+    first = await run(warm, TaskRequest(prompt="the first question", model="haiku"), pids)
+    second = await run(warm, TaskRequest(prompt="a second question", model="haiku"), pids)
+    assert pids[0] == pids[1] and alive(pids[0])
+    assert (warm.spawned, warm.reused) == (1, 1)
+    assert warm.idle_pids() == [pids[0]]
+    # No trace of the first task: same tokens and cost as a cold run of the second prompt
+    # (the simulated CLI, like the real one, counts the conversation and reports cumulative
+    # cost per process).
+    cold = await CLIRunner(settings).run(TaskRequest(prompt="a second question", model="haiku"))
+    assert second.text == cold.text
+    assert second.usage == cold.usage
+    assert first.usage.cost_usd > 0 and second.usage.cost_usd == cold.usage.cost_usd
+
+
+async def test_streaming_deltas_and_pool_default_runner(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, warm_workers=True, max_workers=2)
+    pool = WorkerPool(settings)
+    assert isinstance(pool.runner, WarmRunner)
+    async with pool:
+        items = [i async for i in pool.stream(TaskRequest(prompt="stream me", model="haiku"))]
+        again = await pool.run(TaskRequest(prompt="stream me", model="haiku"))
+        idle = pool.runner.idle_pids()
+    result = items[-1]
+    assert isinstance(result, CompletionResult)
+    assert "".join(str(i) for i in items[:-1]) == result.text == again.text
+    assert pool.runner.spawned == 1 and len(idle) == 1
+    assert not alive(idle[0])  # pool.close() retired the idle process
+    assert children() == [] and workdirs(settings) == []
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        TaskRequest(prompt="q", model="sonnet"),
+        TaskRequest(prompt="q", model="haiku", system_prompt="Answer in French."),
+        TaskRequest(prompt="q", model="haiku", max_tokens=500),
+    ],
+    ids=["model", "system_prompt", "max_tokens"],
+)
+async def test_differently_configured_tasks_do_not_share(
+    warm: WarmRunner, other: TaskRequest
+) -> None:
+    pids: list[int] = []
+    await run(warm, TaskRequest(prompt="q", model="haiku"), pids)
+    await run(warm, other, pids)
+    assert pids[0] != pids[1]
+    assert sorted(warm.idle_pids()) == sorted(pids)
+    pids.clear()
+    await run(warm, TaskRequest(prompt="again", model="haiku"), pids)
+    assert warm.spawned == 2 and warm.reused == 1
+
+
+def test_warm_key_and_eligibility(settings: Settings) -> None:
+    key = WarmKey.of(settings, TaskRequest(prompt="x", model="haiku"))
+    assert key.model == "claude-haiku-4-5"
+    assert key.system_prompt == settings.default_system_prompt
+    assert warm_eligible(TaskRequest(prompt="hi"))
+    assert not warm_eligible(TaskRequest(prompt=" /cost"))  # would be a slash command
+    assert not warm_eligible(TaskRequest(prompt="hi", mode=Mode.AGENT))
+
+
+@pytest.mark.parametrize(
+    "task",
+    [TaskRequest(prompt="/cost", model="haiku"), TaskRequest(prompt="hi", mode=Mode.AGENT)],
+    ids=["slash_command", "agent"],
+)
+async def test_slash_commands_and_agent_mode_run_cold(warm: WarmRunner, task: TaskRequest) -> None:
+    pids: list[int] = []
+    await run(warm, task, pids)
+    await run(warm, task, pids)
+    assert pids[0] != pids[1] and warm.spawned == 0 and warm.idle_pids() == []
+
+
+@pytest.mark.parametrize(
+    ("marker", "error"),
+    [
+        ("[[sim:error=overloaded]]", UpstreamOverloadedError),
+        ("[[sim:exit=3]]", CLIExitError),
+        ("[[sim:no_result]]", CLIOutputError),
+        ("[[sim:malformed]]", TaskTimeoutError),  # the CLI keeps waiting for more input
+        ("[[sim:big=50000]]", CLIOutputError),
+        ("[[sim:hang]]", TaskTimeoutError),
+    ],
+)
+async def test_a_failed_task_retires_its_process(
+    tmp_path: Path, marker: str, error: type[Exception]
+) -> None:
+    settings = make_settings(tmp_path, max_output_bytes=20_000)
+    runner = WarmRunner(settings)
+    pids: list[int] = []
+    await run(runner, TaskRequest(prompt="warm up", model="haiku"), pids)
+    with pytest.raises(error):
+        await run(runner, TaskRequest(prompt=f"fail {marker}", model="haiku"), pids, timeout=1)
+    assert pids[0] == pids[1] and not alive(pids[1])
+    assert runner.idle_pids() == []
+    await run(runner, TaskRequest(prompt="next", model="haiku"), pids)
+    assert pids[2] != pids[1]  # a fresh process
+    await runner.aclose()
+    assert children() == [] and workdirs(settings) == []
+
+
+async def test_error_detail_and_exit_status(warm: WarmRunner) -> None:
+    with pytest.raises(CLIExitError) as caught:
+        await run(warm, TaskRequest(prompt="[[sim:exit=7]]", model="haiku"), [])
+    assert caught.value.returncode == 7
+    assert "simulated crash" in caught.value.detail and "sk-ant" not in caught.value.detail
+
+
+async def test_truncated_answer_retires_the_process(warm: WarmRunner) -> None:
+    pids: list[int] = []
+    result = await run(warm, TaskRequest(prompt="talk", model="haiku", max_tokens=3), pids)
+    assert result.stop_reason == "length" and result.usage.output_tokens == 3
+    assert not alive(pids[0]) and warm.idle_pids() == []
+
+
+async def test_closing_the_stream_early_kills_the_process(
+    warm: WarmRunner, settings: Settings
+) -> None:
+    pids: list[int] = []
+    stream = warm.stream(
+        TaskRequest(prompt="slow [[sim:chunk_delay=0.2]]", model="haiku"),
+        on_spawn=lambda p: pids.append(p.pid),
+    )
+    assert isinstance(await anext(stream), str)
+    await stream.aclose()
+    assert not alive(pids[0]) and warm.idle_pids() == []
+    assert workdirs(settings) == []
+
+
+async def test_pool_kill_retires_a_warm_process(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, warm_workers=True)
+    async with WorkerPool(settings) as pool:
+        task_id = await pool.submit(TaskRequest(prompt="[[sim:hang]]", model="haiku"))
+        while not pool.live_pids():
+            await asyncio.sleep(0.02)
+        pid = pool.live_pids()[task_id]
+        assert await pool.kill(task_id)
+        with pytest.raises(TaskCancelledError):
+            await pool.get_result(task_id)
+        assert not alive(pid)
+    assert children() == []
+
+
+async def test_idle_processes_are_capped_and_expire(tmp_path: Path) -> None:
+    runner = WarmRunner(make_settings(tmp_path), max_idle=1)
+    pids: list[int] = []
+    await run(runner, TaskRequest(prompt="a", model="haiku"), pids)
+    await run(runner, TaskRequest(prompt="b", model="sonnet"), pids)
+    assert runner.idle_pids() == [pids[1]] and not alive(pids[0])  # the oldest went
+    runner.idle_ttl = 0.0
+    await asyncio.sleep(0.01)
+    await run(runner, TaskRequest(prompt="c", model="sonnet"), pids)
+    assert pids[2] != pids[1] and not alive(pids[1])  # expired, replaced
+    await runner.aclose()
+    assert runner.idle_pids() == [] and not alive(pids[2])
+    await run(runner, TaskRequest(prompt="d", model="sonnet"), pids)  # closed: runs cold
+    assert runner.spawned == 3 and children() == []
+
+
+async def test_a_process_that_died_while_idle_is_replaced(warm: WarmRunner) -> None:
+    pids: list[int] = []
+    await run(warm, TaskRequest(prompt="a", model="haiku"), pids)
+    os.killpg(pids[0], signal.SIGKILL)
+    await asyncio.sleep(0.1)
+    result = await run(warm, TaskRequest(prompt="b", model="haiku"), pids)
+    assert result.text and pids[1] != pids[0] and warm.spawned == 2
+
+
+@pytest.mark.real_cli
+async def test_real_binary_answers_two_tasks_warm(
+    tmp_path: Path, claude_bin: str, fake_upstream: FakeAnthropic, real_cli_env: dict[str, str]
+) -> None:
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    runner = WarmRunner(settings)
+    pids: list[int] = []
+    task = TaskRequest(prompt="first ALPHA", model="haiku", system_prompt="Be brief. SYS1")
+    first = await run(runner, task, pids)
+    task.prompt = "second BETA"
+    second = await run(runner, task, pids)
+    await runner.aclose()
+    assert pids[0] == pids[1] and runner.spawned == 1
+    assert first.text == second.text == DEFAULT_REPLY
+    calls = fake_upstream.messages
+    assert len(calls) == 2  # /clear made no model call
+    body = calls[1].body
+    assert len(body["messages"]) == 1  # the conversation was reset
+    assert "second BETA" in str(body["messages"]) and "ALPHA" not in str(body["messages"])
+    assert "SYS1" in calls[1].system_text and calls[1].tools == []
+    # Per-task cost, not the process's cumulative total (the CLI's own haiku 4.5 rates:
+    # $1 / $5 per million input / output tokens):
+    usage = second.usage
+    assert usage.cost_usd == pytest.approx(usage.input_tokens * 1e-6 + usage.output_tokens * 5e-6)
+    assert first.usage.cost_usd == pytest.approx(
+        first.usage.input_tokens * 1e-6 + first.usage.output_tokens * 5e-6
+    )
+    assert children() == [] and workdirs(settings) == []
