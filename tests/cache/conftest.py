@@ -6,6 +6,7 @@ restart it without touching the shared server on 6379.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -104,6 +105,28 @@ def spare_redis(tmp_path: Path) -> Iterator[SpareRedis]:
     server.start()
     yield server
     server.stop()
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (PID 1 here may never reap orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+async def cli_pids(pidfile: Path) -> list[int]:
+    """Wait until the simulated CLI has written "<its pid> <child pid>" (it has started)."""
+    while not pidfile.exists() or len(pidfile.read_text().split()) < 2:
+        await asyncio.sleep(0.05)
+    return [int(pid) for pid in pidfile.read_text().split()]
+
+
+async def gone(pids: list[int]) -> None:
+    """Return once none of ``pids`` is alive (callers bound the wait)."""
+    while any(alive(pid) for pid in pids):
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

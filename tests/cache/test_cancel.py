@@ -20,32 +20,10 @@ from claude_code_api.domain import TaskRequest
 from claude_code_api.errors import TaskCancelledError
 from claude_code_api.workers import WorkerPool
 
-from .conftest import make_queue
+from .conftest import alive, cli_pids, gone, make_queue
 
 #: Enough words that the streamed answer takes ~30 s at 0.5 s per word: it cannot end by itself.
 LONG_PROMPT = "[[sim:spawn_child]] " + "word " * 60
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (PID 1 here may never reap orphans)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-async def cli_pids(pidfile: Path) -> list[int]:
-    """Wait until the simulated CLI has written "<its pid> <child pid>" (it has started)."""
-    while not pidfile.exists() or len(pidfile.read_text().split()) < 2:
-        await asyncio.sleep(0.05)
-    return [int(pid) for pid in pidfile.read_text().split()]
-
-
-async def gone(pids: list[int]) -> None:
-    """Return once none of ``pids`` is alive (callers bound the wait)."""
-    while any(alive(pid) for pid in pids):
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

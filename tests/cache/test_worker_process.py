@@ -25,6 +25,8 @@ from claude_code_api.cache.worker import serve_worker
 from claude_code_api.config import Settings
 from claude_code_api.domain import TaskRequest
 
+from .conftest import cli_pids, gone
+
 CLI = str(Path(sys.executable).parent / "claude-code-api")
 RUNNING = re.compile(r"worker (\S+): running task (\w+) \(attempt (\d+)\)")
 
@@ -198,3 +200,64 @@ async def test_serve_worker_in_process(redis_url: str, redis_prefix: str) -> Non
     stop.set()
     await serving
     await executor.close()
+
+
+async def test_cancelled_run_kills_the_cli_of_a_worker_process(
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    executor: DistributedExecutor,
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "cli.pid"
+    worker = WorkerProcess({**worker_env, "CLAUDE_CODE_SIM_PIDFILE": str(pidfile)}, tmp_path / "w")
+    workers.append(worker)
+    slow = TaskRequest(prompt="[[sim:spawn_child]] [[sim:delay=30]] cancel me", model="haiku")
+    run = asyncio.create_task(executor.run(slow))
+    pids = await asyncio.wait_for(cli_pids(pidfile), 30)  # the worker's CLI has started
+    [(_, task_id, _)] = worker.runs()
+    run.cancel()  # the API's request task, cancelled when its client disconnects
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await asyncio.wait_for(gone(pids), 10)
+    await asyncio.wait_for(_acked(executor), 10)
+    events = await executor.queue.read_events(task_id, "0", block=0)
+    assert [event["type"] for _, event in events] == ["started", "cancelled"]
+
+    # not re-delivered: past the visibility timeout the worker runs the next task, only that
+    await asyncio.sleep(1.5)
+    after = await executor.run(TaskRequest(prompt="next one", model="haiku"))
+    assert "You said: next one" in after.text
+    assert [(tid == task_id, attempt) for _, tid, attempt in worker.runs()] == [
+        (True, 1),
+        (False, 1),
+    ]
+    assert worker.stop() == 0
+
+
+async def test_closed_stream_kills_the_cli_of_a_worker_process(
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    executor: DistributedExecutor,
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "cli.pid"
+    env = {**worker_env, "CLAUDE_CODE_SIM_PIDFILE": str(pidfile)}
+    workers += [WorkerProcess(env, tmp_path / f"w{n}.log") for n in range(2)]
+    prompt = "[[sim:spawn_child]] [[sim:chunk_delay=0.5]] " + "word " * 60  # ~30 s of deltas
+    stream = executor.stream(TaskRequest(prompt=prompt, model="haiku"))
+    first = await asyncio.wait_for(anext(stream), 30)
+    assert isinstance(first, str) and first
+    pids = await cli_pids(pidfile)
+    await stream.aclose()  # the client went away after the first delta
+    await asyncio.wait_for(gone(pids), 10)
+    await asyncio.wait_for(_acked(executor), 10)
+
+    # the other worker (idle, polling the queue) never gets the task re-delivered
+    await asyncio.sleep(1.5)  # past the visibility timeout (1 s): an un-acked task would be back
+    assert len([run for worker in workers for run in worker.runs()]) == 1
+    assert [worker.stop() for worker in workers] == [0, 0]
+
+
+async def _acked(executor: DistributedExecutor) -> None:
+    while await executor.queue.length():
+        await asyncio.sleep(0.05)
