@@ -216,6 +216,18 @@ async def test_a_process_that_died_while_idle_is_replaced(warm: WarmRunner) -> N
     assert result.text and pids[1] != pids[0] and warm.spawned == 2
 
 
+async def test_a_process_killed_just_before_reuse_does_not_fail_the_task(
+    warm: WarmRunner,
+) -> None:
+    pids: list[int] = []
+    for i in range(3):
+        await run(warm, TaskRequest(prompt="a", model="haiku"), pids)
+        os.killpg(pids[-1], signal.SIGKILL)  # no wait: the runner may not have noticed yet
+        result = await run(warm, TaskRequest(prompt=f"b{i}", model="haiku"), pids)
+        assert f"You said: b{i}" in result.text and not alive(pids[-2])
+    assert warm.spawned == 4
+
+
 @pytest.mark.real_cli
 async def test_real_binary_answers_two_tasks_warm(
     tmp_path: Path, claude_bin: str, fake_upstream: FakeAnthropic, real_cli_env: dict[str, str]

@@ -259,16 +259,8 @@ def run(
     state["cost"] += cost
     cost = round(state["cost"], 10)  # like the real CLI: cumulative over the process
 
-    if args.verbose:
-        out.event(
-            {
-                "type": "system",
-                "subtype": "init",
-                "cwd": os.getcwd(),
-                "model": model,
-                "tools": [] if args.tools == "" else ["Bash", "Read", "Write"],
-            }
-        )
+    if args.verbose and args.input_format != "stream-json":  # else serve_stream() did
+        _init_event(out, args, model)
     message_id = f"msg_sim_{uuid.uuid4().hex[:12]}"
     if args.include_partial_messages:
         out.stream_event(
@@ -372,6 +364,19 @@ def run(
     return 1 if result["is_error"] else 0
 
 
+def _init_event(out: _Out, args: argparse.Namespace, model: str) -> None:
+    """The ``system``/``init`` event the real CLI prints first (per message in stream input)."""
+    out.event(
+        {
+            "type": "system",
+            "subtype": "init",
+            "cwd": os.getcwd(),
+            "model": model,
+            "tools": [] if args.tools == "" else ["Bash", "Read", "Write"],
+        }
+    )
+
+
 def _content_text(message: Any) -> str:
     content = message.get("content") if isinstance(message, dict) else None
     if isinstance(content, str):
@@ -393,6 +398,10 @@ def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
         if not isinstance(event, dict) or event.get("type") != "user":
             continue
         prompt = _content_text(event.get("message"))
+        if args.verbose:
+            _init_event(
+                _Out(args.output_format, ""), args, DEFAULT_MODEL_IDS.get(args.model, args.model)
+            )
         if prompt.startswith("/"):
             _command(args, prompt, state)
             continue

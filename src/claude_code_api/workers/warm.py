@@ -97,6 +97,10 @@ def user_line(text: str) -> bytes:
     return (json.dumps(message) + "\n").encode()
 
 
+class _StaleProcessError(Exception):
+    """A reused process ended before printing anything for its task: safe to retry."""
+
+
 @dataclass(eq=False, slots=True)
 class _Warm:
     key: WarmKey
@@ -168,17 +172,44 @@ class WarmRunner:
         await self._evict_expired()
         key = WarmKey.of(self.settings, task)
         worker = await self._checkout(key)
-        if worker is None:
-            worker = await self._spawn(key, task)
-        else:
+        if worker is not None:
             self.reused += 1
+            try:
+                async with contextlib.aclosing(
+                    self._serve(worker, task, deadline, seconds, on_spawn, reused=True)
+                ) as items:
+                    async for item in items:
+                        yield item
+                return
+            except _StaleProcessError:  # died while idle, before printing anything: start afresh
+                log.info(
+                    "warm claude pid %d had died while idle; starting a new one", worker.proc.pid
+                )
+        worker = await self._spawn(key, task)
+        async with contextlib.aclosing(
+            self._serve(worker, task, deadline, seconds, on_spawn, reused=False)
+        ) as items:
+            async for item in items:
+                yield item
+
+    async def _serve(
+        self,
+        worker: _Warm,
+        task: TaskRequest,
+        deadline: float,
+        seconds: float,
+        on_spawn: SpawnHook | None,
+        *,
+        reused: bool,
+    ) -> AsyncGenerator[str | CompletionResult, None]:
         worker.tasks += 1
         if on_spawn is not None:
             on_spawn(worker.proc)
         reusable = False
         try:
-            parser = StreamParser(model=key.model, prices=self.prices)
-            async for delta in self._exchange(worker, task.prompt, parser, deadline, seconds):
+            parser = StreamParser(model=worker.key.model, prices=self.prices)
+            exchange = self._exchange(worker, task.prompt, parser, deadline, seconds, reused)
+            async for delta in exchange:
                 yield delta
             event = parser.result_event
             if event is not None:
@@ -205,6 +236,7 @@ class WarmRunner:
         parser: StreamParser,
         deadline: float,
         seconds: float,
+        reused: bool,
     ) -> AsyncGenerator[str, None]:
         proc = worker.proc
         limit = self.settings.max_output_bytes
@@ -232,6 +264,8 @@ class WarmRunner:
                 raise CLIOutputError(f"A CLI output line exceeded {limit} bytes.") from exc
             if not line:  # the process ended mid-task
                 await _wait_exit(proc, deadline, asyncio.get_running_loop())
+                if reused and parser.lines == 0:
+                    raise _StaleProcessError  # nothing of this task happened: safe to retry
                 if proc.returncode and parser.result_event is None and not parser.truncated:
                     raise CLIExitError(
                         f"The CLI exited with status {proc.returncode} without a result.",
