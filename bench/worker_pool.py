@@ -34,6 +34,7 @@ from claude_code_api.config import Settings  # noqa: E402
 from claude_code_api.domain import TaskRequest  # noqa: E402
 from claude_code_api.token_tracker import parse_claude_output  # noqa: E402
 from claude_code_api.workers import CLIRunner, WorkerPool, build_argv, build_env  # noqa: E402
+from claude_code_api.workers.warm import WarmRunner  # noqa: E402
 
 LEVELS = (1, 5, 20)
 BASE_TASKS = {1: 4, 5: 10, 20: 20}
@@ -124,11 +125,21 @@ async def main(scale: float) -> dict[str, object]:
             direct_stats = await drive(concurrency, tasks, direct)
             pool_stats = await drive(concurrency, tasks, pooled)
             await pool.close(grace=5)
+            # Warm column (CCAPI_WARM_WORKERS): reused stream-json CLI processes, /clear between.
+            warm = WorkerPool(settings, runner=WarmRunner(settings, base_env=env))
+            await warm.start()
+
+            async def warmed(prompt: str, pool: WorkerPool = warm) -> object:
+                return await pool.run(TaskRequest(prompt=prompt, model="haiku"))
+
+            warm_stats = await drive(concurrency, tasks, warmed)
+            await warm.close(grace=5)
             overhead = pool_stats["p50_s"] / direct_stats["p50_s"] - 1
             ratio = pool_stats["tasks_per_s"] / direct_stats["tasks_per_s"]
             levels[str(concurrency)] = {
                 "direct": direct_stats,
                 "pool": pool_stats,
+                "warm_pool": warm_stats,
                 "p50_overhead_pct": round(overhead * 100, 1),
                 "throughput_ratio": round(ratio, 3),
             }
@@ -137,7 +148,8 @@ async def main(scale: float) -> dict[str, object]:
                 f"p50 {direct_stats['p50_s']:.2f}s p95 {direct_stats['p95_s']:.2f}s | pool "
                 f"{pool_stats['tasks_per_s']:.2f}/s p50 {pool_stats['p50_s']:.2f}s "
                 f"p95 {pool_stats['p95_s']:.2f}s | overhead {overhead * 100:+.1f}% "
-                f"throughput {ratio * 100:.0f}%",
+                f"throughput {ratio * 100:.0f}% | warm {warm_stats['tasks_per_s']:.2f}/s "
+                f"p50 {warm_stats['p50_s']:.3f}s p95 {warm_stats['p95_s']:.3f}s",
                 flush=True,
             )
     finally:
