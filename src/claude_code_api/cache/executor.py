@@ -144,6 +144,11 @@ class DistributedExecutor:
         deadline = time.monotonic() + self.start_timeout
         try:
             while True:
+                # A cancel that redis-py (or a timeout helper inside it) absorbed mid-read
+                # still shows in cancelling(): honour it instead of waiting out the deadline.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise asyncio.CancelledError
                 left = deadline - time.monotonic()
                 if left <= 0:
                     if not started:
