@@ -244,15 +244,7 @@ class CLIRunner:
             total = 0
             assert proc.stdout is not None
             while True:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        line = await proc.stdout.readline()
-                except TimeoutError:
-                    raise TaskTimeoutError(
-                        f"The CLI did not finish within {seconds:g}s and was killed."
-                    ) from None
-                except (ValueError, asyncio.LimitOverrunError) as exc:
-                    raise CLIOutputError(f"A CLI output line exceeded {limit} bytes.") from exc
+                line = await read_output_line(proc.stdout, deadline, seconds, limit)
                 if not line:
                     break
                 total += len(line)
@@ -283,6 +275,26 @@ class CLIRunner:
             if proc is not None:
                 await _uncancellable(_cleanup(proc, stdin_task, stderr_task))
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def read_output_line(
+    stdout: asyncio.StreamReader, deadline: float, seconds: float, limit: int
+) -> bytes:
+    """One line of CLI output by ``deadline``, as the runners' typed errors on failure.
+
+    Raises:
+        TaskTimeoutError: the deadline passed (the caller kills the process group).
+        CLIOutputError: a single line longer than the stream's ``limit``.
+    """
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await stdout.readline()
+    except TimeoutError:
+        raise TaskTimeoutError(
+            f"The CLI did not finish within {seconds:g}s and was killed."
+        ) from None
+    except (ValueError, asyncio.LimitOverrunError) as exc:
+        raise CLIOutputError(f"A CLI output line exceeded {limit} bytes.") from exc
 
 
 async def _wait_exit(

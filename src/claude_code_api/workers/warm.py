@@ -56,6 +56,7 @@ from claude_code_api.workers.runner import (
     build_argv,
     build_env,
     model_id,
+    read_output_line,
     terminate,
 )
 
@@ -253,15 +254,7 @@ class WarmRunner:
             pass  # the process died; reading its stdout and exit status tells why
         total = 0
         while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    line = await proc.stdout.readline()
-            except TimeoutError:
-                raise TaskTimeoutError(
-                    f"The CLI did not finish within {seconds:g}s and was killed."
-                ) from None
-            except (ValueError, asyncio.LimitOverrunError) as exc:
-                raise CLIOutputError(f"A CLI output line exceeded {limit} bytes.") from exc
+            line = await read_output_line(proc.stdout, deadline, seconds, limit)
             if not line:  # the process ended mid-task
                 await _wait_exit(proc, deadline, asyncio.get_running_loop())
                 if reused and parser.lines == 0:
