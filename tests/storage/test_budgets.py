@@ -262,3 +262,26 @@ async def test_settle_later_runs_in_the_background(db: Database, project: str) -
     status = await manager.status(project)
     assert (status.used_tokens, status.reserved_tokens) == (30, 0)
     await manager.close()
+
+
+async def test_reservations_on_the_hot_path_are_reclaimable_and_settle(
+    db: Database, project: str
+) -> None:
+    # On SQLite the second and later reservations take the one-hop sqlite3 path; their rows
+    # must be in the formats the rest of the store reads (reclaim compares expiry times).
+    clock = FakeClock(datetime(2026, 3, 10, 12, 0, 0))
+    manager = BudgetManager(db, clock=clock, reservation_ttl=60)
+    await manager.set_budget(project, 1000)
+    first = await manager.reserve(project, 100)
+    hot = [await manager.reserve(project, 100) for _ in range(3)]
+    assert (await manager.status(project)).reserved_tokens == 400
+    await manager.settle(hot[0], 70)
+    status = await manager.status(project)
+    assert (status.used_tokens, status.reserved_tokens) == (70, 300)
+    clock.advance(seconds=61)
+    assert await manager.reclaim_expired() == 3  # first, hot[1], hot[2]
+    status = await manager.status(project)
+    assert (status.used_tokens, status.reserved_tokens) == (70, 0)
+    await manager.settle(first, 10)  # already reclaimed: only the real count is charged
+    assert (await manager.status(project)).used_tokens == 80
+    await manager.close()

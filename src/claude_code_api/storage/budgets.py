@@ -43,6 +43,7 @@ from claude_code_api.storage.common import (
 )
 from claude_code_api.storage.db import Database
 from claude_code_api.storage.export import export_usage
+from claude_code_api.storage.sqlite_fastpath import SqliteReservations
 from claude_code_api.storage.tables import (
     budget_alerts,
     budget_periods,
@@ -109,6 +110,12 @@ class BudgetManager:
         self.reservation_ttl = timedelta(seconds=reservation_ttl)
         self._known_periods: set[tuple[str, date]] = set()
         self.settle_interval = settings.usage_flush_interval if settings else 0.2
+        database = db.engine.url.database
+        self._fast: SqliteReservations | None = (
+            SqliteReservations(database)
+            if db.is_sqlite and database and database != ":memory:"
+            else None
+        )
         self._pending: list[tuple[Reservation, int]] = []
         self._settle_lock = asyncio.Lock()
         self._settler: asyncio.Task[None] | None = None
@@ -126,6 +133,9 @@ class BudgetManager:
                 log.error(
                     "budget store unavailable at shutdown: %d settlements lost", len(self._pending)
                 )
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
         if isinstance(self.alerts, AlertNotifier):
             await self.alerts.aclose()
 
@@ -196,6 +206,15 @@ class BudgetManager:
         )
 
     async def _try_reserve(self, reservation: Reservation) -> bool:
+        key = (reservation.project_id, reservation.period_start)
+        if self._fast is not None and key in self._known_periods:
+            return await self._fast.reserve(
+                reservation.id,
+                reservation.project_id,
+                reservation.period_start,
+                reservation.tokens,
+                self.now() + self.reservation_ttl,
+            )
         b = budget_periods.c
         limit = _limit_of(reservation.project_id)
         stmt = (
