@@ -70,7 +70,11 @@ class Settings(BaseSettings):
     )
 
     # --- routing ------------------------------------------------------------------------------
-    router_rules: Path | None = Field(None, description="TOML/YAML file with routing rules.")
+    router_rules: str | None = Field(
+        None,
+        description='Routing rules: a built-in profile ("default": the seed\'s rules, '
+        '"cost_aware") or the path of a TOML/YAML rules file (see docs/ROUTING.md).',
+    )
     pricing: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description='Per-1K-token price overrides, e.g. {"haiku": {"input": 0.0008, '

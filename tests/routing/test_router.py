@@ -181,7 +181,7 @@ def test_invalid_arguments_are_rejected(router: Router) -> None:
 def test_from_settings_reads_rules_file_and_pricing(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text('extends = "default"\n[budget]\nlow_budget_tokens = 5000\n')
-    settings = Settings(router_rules=rules, pricing={"haiku": {"input": 1.0, "output": 1.0}})
+    settings = Settings(router_rules=str(rules), pricing={"haiku": {"input": 1.0, "output": 1.0}})
     router = Router.from_settings(settings)
     decision = router.route("Analyze the module", budget_remaining=4_000, max_tokens=1000)
     assert decision.model == "haiku"

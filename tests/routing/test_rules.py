@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from claude_code_api.config import Settings
-from claude_code_api.routing import Router, RulesFileError, default_rules, load_rules
+from claude_code_api.routing import (
+    PROFILES,
+    Router,
+    RulesFileError,
+    builtin_rules,
+    default_rules,
+    load_rules,
+)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -159,7 +166,8 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
             "unknown keyword list 'nope'",
         ),
         ('extends = "default"\n\nfoo = 1\n', 3, "unknown key 'foo'"),
-        ('extends = "nothing"\n', 1, 'extends must be "default"'),
+        ('extends = "nothing"\n', 1, 'extends must be "default" or "cost_aware"'),
+        ('extends = ["default"]\n', 1, "extends must be"),
         ('extends = "default"\n[budget]\nlow_budget_tokens = "lots"\n', 3, "low_budget_tokens"),
         ('extends = "default"\n[budget]\nmystery = 1\n', 3, "unknown key 'mystery'"),
         ('extends = "default"\n[add_keywords]\nnope = ["a"]\n', 3, "no keyword list"),
@@ -218,7 +226,7 @@ def test_duplicate_rule_names_are_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "fragment"),
     [
-        ("rules.json", "{}", "must end in .toml, .yaml or .yml"),
+        ("rules.json", "{}", "nor a file ending in .toml, .yaml or .yml"),
         ("rules.yaml", "- just\n- a list\n", "mapping at the top level"),
         ("rules.toml", "default_tier = 'haiku'\n", 'needs "rules" and "keywords"'),
     ],
@@ -229,7 +237,7 @@ def test_unusable_files_are_rejected(tmp_path: Path, name: str, text: str, fragm
 
 
 def test_missing_file_fails_at_startup(tmp_path: Path) -> None:
-    settings = Settings(router_rules=tmp_path / "absent.toml")
+    settings = Settings(router_rules=str(tmp_path / "absent.toml"))
     with pytest.raises(RulesFileError, match="cannot read rules file"):
         Router.from_settings(settings)
 
@@ -237,3 +245,40 @@ def test_missing_file_fails_at_startup(tmp_path: Path) -> None:
 def test_empty_yaml_file_means_no_rules(tmp_path: Path) -> None:
     with pytest.raises(RulesFileError, match='needs "rules" and "keywords"'):
         load_rules(write(tmp_path, "rules.yaml", ""))
+
+
+LONG_DOC = "\n".join(
+    f"Line {i}: the meeting moved on to item {i} of the agenda." for i in range(900)
+)
+
+
+def test_cost_aware_profile_keeps_long_lookups_off_opus() -> None:
+    seed, cost_aware = Router(load_rules("default")), Router(load_rules("cost_aware"))
+    lookup = f"List all the action items in this transcript:\n\n{LONG_DOC}"
+    review = f"Review these minutes and assess what went wrong in the planning.\n\n{LONG_DOC}"
+    deep = f"Reconcile the figures across quarters and flag every inconsistency.\n\n{LONG_DOC}"
+    assert seed.route(lookup).model == seed.route(review).model == "opus"
+    decision = cost_aware.route(lookup)
+    assert (decision.model, decision.rule) == ("haiku", "large_context_lookup")
+    assert cost_aware.route(review).model == "sonnet"
+    assert (cost_aware.route(deep).model, cost_aware.route(deep).rule) == ("opus", "large_context")
+    # Short prompts are routed as by the defaults it extends.
+    assert cost_aware.route("hi").model == seed.route("hi").model == "haiku"
+    assert cost_aware.rules.source == "cost_aware"
+
+
+def test_profiles_are_selectable_by_name_in_settings_and_files(tmp_path: Path) -> None:
+    assert set(PROFILES) == {"default", "cost_aware"}
+    assert load_rules("default") == default_rules() == builtin_rules("default")
+    router = Router.from_settings(Settings(router_rules="cost_aware"))
+    assert router.rules == builtin_rules("cost_aware")
+    path = write(
+        tmp_path, "rules.toml", 'extends = "cost_aware"\n[budget]\nlow_budget_tokens = 5\n'
+    )
+    extended = load_rules(path)
+    assert extended.low_budget_tokens == 5
+    assert extended.rule("large_context_lookup") == builtin_rules("cost_aware").rule(
+        "large_context_lookup"
+    )
+    with pytest.raises(RulesFileError, match="not a rules profile"):
+        load_rules("cheap")

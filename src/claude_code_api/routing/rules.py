@@ -1,7 +1,9 @@
-"""Routing rules as data: the dataclasses, the packaged defaults and TOML/YAML rule files.
+"""Routing rules as data: the dataclasses, the packaged profiles and TOML/YAML rule files.
 
-A rules file (``CCAPI_ROUTER_RULES``) either replaces the defaults or, with
-``extends = "default"``, edits them: override settings, replace or add keyword lists
+Two profiles are packaged: ``default`` (the seed's rules, ``default_rules.toml``) and
+``cost_aware`` (``cost_aware_rules.toml``: a large context alone no longer means opus).
+``CCAPI_ROUTER_RULES`` names a profile or a rules file. A rules file either replaces the rules
+or, with ``extends = "<profile>"``, edits them: override settings, replace or add keyword lists
 (``[keywords]``), append keywords (``[add_keywords]``), change a rule by naming it (only the
 fields given change), add a rule (placed with ``before``/``after`` or appended), or drop rules
 (``remove_rules``). The format is documented in ``default_rules.toml`` and ``docs/ROUTING.md``.
@@ -26,9 +28,20 @@ import yaml
 
 from claude_code_api.pricing import TIERS
 
-__all__ = ["DEFAULT_RULES_NAME", "Rule", "RuleSet", "RulesFileError", "default_rules", "load_rules"]
+__all__ = [
+    "DEFAULT_RULES_NAME",
+    "PROFILES",
+    "Rule",
+    "RuleSet",
+    "RulesFileError",
+    "builtin_rules",
+    "default_rules",
+    "load_rules",
+]
 
 DEFAULT_RULES_NAME = "default_rules.toml"
+#: Packaged rule profiles: ``CCAPI_ROUTER_RULES`` and ``extends`` accept these names.
+PROFILES: dict[str, str] = {"default": DEFAULT_RULES_NAME, "cost_aware": "cost_aware_rules.toml"}
 
 _INT_FIELDS = (
     "tokens_over",
@@ -117,56 +130,75 @@ class RuleSet:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _default_text() -> str:
-    return (
-        resources.files("claude_code_api.routing")
-        .joinpath(DEFAULT_RULES_NAME)
-        .read_text(encoding="utf-8")
-    )
+def _profile_text(name: str) -> str:
+    return resources.files("claude_code_api.routing").joinpath(PROFILES[name]).read_text("utf-8")
 
 
-@functools.lru_cache(maxsize=1)
-def _default_raw() -> dict[str, Any]:
-    # Parsed lazily, once: the packaged file is immutable; callers get deep copies.
-    return _parse(_default_text(), DEFAULT_RULES_NAME, "toml")
+@functools.lru_cache(maxsize=len(PROFILES))
+def _profile_raw(name: str) -> dict[str, Any]:
+    # Parsed and merged lazily, once per profile: packaged files are immutable; callers get
+    # deep copies.
+    text = _profile_text(name)
+    source = PROFILES[name]
+    return _resolve(_parse(text, source, "toml"), _Locator(text, source), source)
+
+
+def builtin_rules(name: str) -> RuleSet:
+    """A packaged profile's rules (``KeyError`` for a name not in :data:`PROFILES`)."""
+    source = PROFILES[name]
+    raw = copy.deepcopy(_profile_raw(name))
+    return _build(raw, _Locator(_profile_text(name), source), name)
 
 
 def default_rules() -> RuleSet:
-    """The packaged default rules (``default_rules.toml``)."""
-    text = _default_text()
-    return _build(copy.deepcopy(_default_raw()), _Locator(text, DEFAULT_RULES_NAME), "default")
+    """The packaged default rules (the seed's, ``default_rules.toml``)."""
+    return builtin_rules("default")
 
 
 def load_rules(path: str | Path | None = None) -> RuleSet:
-    """Load a TOML (``.toml``) or YAML (``.yaml``/``.yml``) rules file; ``None`` → defaults.
+    """Rules from a profile name (:data:`PROFILES`) or a TOML (``.toml``) or YAML
+    (``.yaml``/``.yml``) file; ``None`` → the default profile.
 
     Raises :class:`RulesFileError` (``"file:line: message"``) when the file is missing,
     malformed or semantically invalid.
     """
     if path is None:
         return default_rules()
+    if str(path) in PROFILES:
+        return builtin_rules(str(path))
     path = Path(path)
     source = str(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml"):
-        raise RulesFileError(source, None, "rules file must end in .toml, .yaml or .yml")
+        raise RulesFileError(
+            source,
+            None,
+            f"not a rules profile ({', '.join(PROFILES)}) nor a file ending in .toml, .yaml "
+            "or .yml",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesFileError(source, None, f"cannot read rules file: {exc}") from exc
     raw = _parse(text, source, "toml" if suffix == ".toml" else "yaml")
     loc = _Locator(text, source)
+    return _build(_resolve(raw, loc, source), loc, source)
+
+
+def _resolve(raw: dict[str, Any], loc: _Locator, source: str) -> dict[str, Any]:
+    """Check the file's shape and apply its ``extends`` (the result is complete raw rules)."""
     _check_shape(raw, loc)
     extends = raw.pop("extends", None)
     if extends is not None:
-        if extends != "default":
-            raise RulesFileError(source, loc.line("extends"), 'extends must be "default"')
-        raw = _merge(copy.deepcopy(_default_raw()), raw, loc)
-    elif "rules" not in raw or "keywords" not in raw:
+        if not isinstance(extends, str) or extends not in PROFILES:
+            names = " or ".join(f'"{name}"' for name in PROFILES)
+            raise RulesFileError(source, loc.line("extends"), f"extends must be {names}")
+        return _merge(copy.deepcopy(_profile_raw(extends)), raw, loc)
+    if "rules" not in raw or "keywords" not in raw:
         raise RulesFileError(
-            source, 1, 'a rules file needs "rules" and "keywords", or extends = "default"'
+            source, 1, 'a rules file needs "rules" and "keywords", or extends = "<profile>"'
         )
-    return _build(raw, loc, source)
+    return raw
 
 
 def _parse(text: str, source: str, fmt: str) -> dict[str, Any]:
@@ -247,7 +279,7 @@ def _check_shape(raw: dict[str, Any], loc: _Locator) -> None:
 
 
 def _merge(base: dict[str, Any], edit: dict[str, Any], loc: _Locator) -> dict[str, Any]:
-    """Apply an ``extends = "default"`` file's edits to the defaults (see the module doc)."""
+    """Apply an ``extends`` file's edits to its profile's rules (see the module doc)."""
     for key in ("version", "default_tier"):
         if key in edit:
             base[key] = edit[key]
