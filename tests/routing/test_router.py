@@ -122,6 +122,42 @@ def test_non_english_prompts(router: Router) -> None:
     )
 
 
+def test_transform_asks_in_other_languages_go_to_haiku(router: Router) -> None:
+    email = "\n\n" + "Wir haben die Lieferung am Montag erhalten, aber zwei Kartons fehlen. " * 6
+    german = router.route("Übersetze diese E-Mail bitte ins Englische:" + email)
+    assert (german.model, german.rule) == ("haiku", "simple_transform")
+    korean = router.route(
+        "다음 고객 리뷰를 긍정, 부정, 중립으로 분류해 주세요:\n\n" + "배송이 빨라요. " * 40
+    )
+    assert korean.model == "haiku"
+
+
+def test_short_code_requests_go_to_haiku_unless_they_carry_risk(router: Router) -> None:
+    script = router.route("bash script: delete *.gz files older than 14 days under /var/log/app")
+    assert (script.model, script.rule) == ("haiku", "short_code")
+    for risky in (
+        "Implement a thread-safe LRU cache in Go with a configurable capacity",
+        "My Python script fails with a UnicodeDecodeError when reading a CSV file",
+    ):
+        assert router.route(risky).model == "sonnet", risky
+
+
+def test_analysis_keywords_in_pasted_material_do_not_count(router: Router) -> None:
+    postmortem = (
+        "\n\nRoot cause: a deadlock between the billing worker and the ledger writer. We spent "
+        "two days debugging the race condition and tracing the bottleneck in production. " * 3
+    )
+    update = router.route("Turn this postmortem into a 3-line update for the team:" + postmortem)
+    assert update.model == "haiku"
+    analysis = router.route("Analyze this postmortem and find the gaps:" + postmortem)
+    assert (analysis.model, analysis.rule) == ("sonnet", "analysis")
+
+
+def test_prove_or_disprove_is_hard_reasoning(router: Router) -> None:
+    decision = router.route("Prove or disprove that this merge function is associative.")
+    assert (decision.model, decision.rule) == ("opus", "hard_reasoning")
+
+
 def test_budget_downgrade_picks_a_cheaper_tier_that_fits(router: Router) -> None:
     prompt = "Analyze the design of this module and suggest a refactor. " + "x = compute(y)\n" * 200
     tokens = estimate_tokens(prompt)

@@ -4,7 +4,8 @@ Keyword matching is case-insensitive and whole-word. It avoids one big alternati
 purpose: such a regex tries every alternative at every position, which is slow on a 1 MB
 prompt. Instead the prompt's words are collected once into a set (single words are set lookups,
 ``prefix*`` keywords a bisect in the sorted words) and only multi-word phrases are searched with
-their own small regex; non-ASCII keywords (CJK has no spaces between words) are substring tests.
+their own small regex; Chinese, Japanese and Korean keywords (no spaces between words) are
+substring tests; other scripts (``übersetz*``) match words like ASCII keywords do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+\S", re.MULTILINE)
 _BULLET = re.compile(r"^[ \t]*[-*\u2022][ \t]+\S", re.MULTILINE)
 
 
+# Chinese, Japanese and Korean (Hangul particles attach to words): no spaces to find words by.
+_UNSPACED_SCRIPT = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _LEAD_IN = re.compile(r":\s")
 _INSTRUCTION_CHARS = 400
@@ -95,8 +100,8 @@ class _Keyword:
 
 
 def _compile(keyword: str) -> _Keyword:
-    if not keyword.isascii():
-        return _Keyword(keyword, "substring")
+    if _UNSPACED_SCRIPT.search(keyword):
+        return _Keyword(keyword.rstrip("*"), "substring")
     if keyword.endswith("*") and _WORD.fullmatch(keyword[:-1]):
         return _Keyword(keyword[:-1], "prefix")
     if _WORD.fullmatch(keyword):
