@@ -39,6 +39,7 @@ from claude_code_api.routing import Router, estimate_tokens, load_rules
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_DATA = DATA_DIR / "router_eval.jsonl"
 HOLDOUT_DATA = DATA_DIR / "router_holdout.jsonl"
+TEST_DATA = DATA_DIR / "router_test.jsonl"
 DEFAULT_PROFILES = ("default", "cost_aware")
 #: The issue's cost target: routed cost at least this much below all-sonnet.
 TARGET_SAVINGS_PCT = 60.0
@@ -322,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--show-misroutes", action="store_true")
     args = parser.parse_args(argv)
-    data_paths = args.data or [p for p in (DEFAULT_DATA, HOLDOUT_DATA) if p.exists()]
+    data_paths = args.data or [p for p in (DEFAULT_DATA, HOLDOUT_DATA, TEST_DATA) if p.exists()]
     rule_names = args.rules or list(DEFAULT_PROFILES)
     prices = PriceTable()
     workloads = {path: load_workload(path, args.seeds) for path in data_paths}

@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from claude_code_api.pricing import TIERS
 from claude_code_api.routing import estimate_tokens
 
@@ -36,6 +38,17 @@ def test_eval_workload_loads_with_enough_items_in_every_category() -> None:
     assert all(item.prompt.strip() and item.output_tokens > 0 for item in items)
     long_items = [item for item in items if item.category == "long_context"]
     assert all(estimate_tokens(item.prompt) > 10_000 for item in long_items)
+
+
+@pytest.mark.parametrize("name", ["HOLDOUT_DATA", "TEST_DATA"])
+def test_blind_sets_load_and_cover_every_category(name: str) -> None:
+    bench = load_bench()
+    items = bench.load_workload(getattr(bench, name))
+    assert len(items) >= 90
+    assert {item.category for item in items} == set(bench.CATEGORIES)
+    assert {item.label for item in items} == set(TIERS)
+    long_items = [item for item in items if item.category == "long_context"]
+    assert long_items and all(estimate_tokens(item.prompt) > 10_000 for item in long_items)
 
 
 def test_long_context_documents_are_deterministic() -> None:
@@ -82,7 +95,7 @@ def test_eval_runs_every_profile_on_every_data_set(tmp_path: Path) -> None:
     assert bench.main(["--out", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     pairs = {(run["rules"], run["data"]) for run in report["runs"]}
-    data_sets = {path.name for path in (bench.DEFAULT_DATA, bench.HOLDOUT_DATA) if path.exists()}
+    data_sets = {path.name for path in (bench.DEFAULT_DATA, bench.HOLDOUT_DATA, bench.TEST_DATA)}
     assert pairs == {(rules, data) for rules in bench.DEFAULT_PROFILES for data in data_sets}
     assert set(report["feasibility"]) == data_sets
     for run in report["runs"]:
