@@ -17,7 +17,7 @@ tier). Per data set, the feasibility of a cost target: what routing exactly by t
 "60 % below all-sonnet" (why the two targets must be read together).
 
     .venv/bin/python bench/router_eval.py [--rules PROFILE_OR_FILE ...] [--data FILE ...]
-                                          [--show-misroutes] [--out PATH]
+                                          [--pricing JSON] [--show-misroutes] [--out PATH]
 
 Defaults: rules ``default`` and ``cost_aware``, both data sets; the first pair is printed in
 full, the others as one summary line each.
@@ -320,12 +320,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, action="append", help="labeled JSONL (repeatable)")
     parser.add_argument("--seeds", type=Path, default=DEFAULT_SEEDS)
     parser.add_argument("--rules", action="append", help="rules profile name or file (repeatable)")
+    parser.add_argument(
+        "--pricing",
+        type=json.loads,
+        default=None,
+        help='per-1K-token prices as CCAPI_PRICING takes them, e.g. \'{"haiku": {"input": 0.001, '
+        '"output": 0.005}}\' (default: the PriceTable defaults)',
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--show-misroutes", action="store_true")
     args = parser.parse_args(argv)
     data_paths = args.data or [p for p in (DEFAULT_DATA, HOLDOUT_DATA, TEST_DATA) if p.exists()]
     rule_names = args.rules or list(DEFAULT_PROFILES)
-    prices = PriceTable()
+    prices = PriceTable(args.pricing)
     workloads = {path: load_workload(path, args.seeds) for path in data_paths}
     runs: list[dict[str, Any]] = []
     for rules in rule_names:
@@ -355,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                 else "items cannot reach it"
             )
         )
-    result = {"runs": runs, "feasibility": feasible}
+    result = {"pricing": args.pricing or "default", "runs": runs, "feasibility": feasible}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
