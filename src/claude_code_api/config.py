@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         description='Routing rules: a built-in profile ("default": the seed\'s rules, '
         '"cost_aware") or the path of a TOML/YAML rules file (see docs/ROUTING.md).',
     )
+    tier_models: dict[str, str] = Field(
+        default_factory=dict,
+        description='Pin a tier to a full model id, e.g. {"opus": "claude-opus-4-1"}. Unpinned '
+        "tiers are passed to the CLI as the alias, which it resolves to its current model.",
+    )
     pricing: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description='Per-1K-token price overrides, e.g. {"haiku": {"input": 0.0008, '
@@ -96,6 +101,21 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the service's loggers."
     )
+
+
+    @field_validator("tier_models")
+    @classmethod
+    def _valid_tier_models(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_tier_models(value)
+
+def _check_tier_models(value: dict[str, str]) -> dict[str, str]:
+    tiers = ("haiku", "sonnet", "opus")  # pricing.TIERS; not imported to keep config leaf-level
+    for tier, model in value.items():
+        if tier not in tiers:
+            raise ValueError(f"tier_models: {tier!r} is not a tier ({', '.join(tiers)})")
+        if not model.strip() or model.strip().lower() in tiers:
+            raise ValueError(f"tier_models: {tier!r} needs a full model id, got {model!r}")
+    return {tier: model.strip() for tier, model in value.items()}
 
 
 def get_settings() -> Settings:

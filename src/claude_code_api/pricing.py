@@ -15,13 +15,6 @@ from dataclasses import dataclass
 #: Tiers, cheapest first.
 TIERS: tuple[str, ...] = ("haiku", "sonnet", "opus")
 
-#: Full model id passed to ``claude --model`` for each tier alias. The CLI itself also accepts
-#: the aliases; full ids keep the model used explicit in responses.
-DEFAULT_MODEL_IDS: dict[str, str] = {
-    "haiku": "claude-haiku-4-5",
-    "sonnet": "claude-sonnet-4-5",
-    "opus": "claude-opus-4-1",
-}
 
 #: Context window per tier, in tokens.
 CONTEXT_WINDOWS: dict[str, int] = {"haiku": 200_000, "sonnet": 200_000, "opus": 200_000}
@@ -55,6 +48,24 @@ def tier_of(model: str) -> str:
         if tier in name:
             return tier
     return "sonnet"
+
+
+def resolve_model(model: str, pins: Mapping[str, str] | None = None) -> str:
+    """The ``claude --model`` value for a requested model.
+
+    A tier alias stays an alias, so the CLI resolves it to its own current model of that tier
+    (the same model ``claude --model sonnet`` uses), unless ``pins`` (``CCAPI_MODEL_IDS``) pins
+    the tier to a full id. Full ids pass through unchanged. Responses report the model that
+    actually answered, from the CLI's output.
+
+    >>> resolve_model("Opus"), resolve_model("opus", {"opus": "claude-opus-4-1"})
+    ('opus', 'claude-opus-4-1')
+    """
+    alias = model.strip().lower()
+    if alias in TIERS:
+        return (pins or {}).get(alias, alias)
+    return model
+
 
 
 class PriceTable:

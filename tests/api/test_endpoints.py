@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api.conftest import (
     admin_headers,
@@ -152,3 +153,26 @@ async def test_openapi_docs_describe_every_endpoint(client: httpx.AsyncClient) -
     for path in ("/v1/chat/completions", "/v1/batch", "/v1/usage", "/v1/route", "/v1/models"):
         assert path in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_tier_models_pin_a_tier_to_a_full_id(tmp_path: Path) -> None:
+    pinned = {"sonnet": "claude-sonnet-4-6"}
+    async with running_app(make_settings(tmp_path, tier_models=pinned)) as (_, client):
+        ids = [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
+        assert ids == ["auto", "haiku", "sonnet", "opus", "claude-sonnet-4-6"]
+        key = await create_key(client)
+        sonnet = await client.post(
+            "/v1/chat/completions", json=chat_body(model="sonnet"), headers=bearer(key)
+        )
+        assert sonnet.json()["model"] == "claude-sonnet-4-6"  # the pinned id was run
+        haiku = await client.post(
+            "/v1/chat/completions", json=chat_body(model="haiku"), headers=bearer(key)
+        )
+        # Unpinned: the alias went to the CLI, which answered with its current haiku.
+        assert haiku.json()["model"] == "claude-haiku-4-5"
+
+
+@pytest.mark.parametrize("bad", [{"gpt": "claude-sonnet-4-6"}, {"sonnet": "opus"}, {"haiku": "  "}])
+def test_tier_models_are_validated(tmp_path: Path, bad: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="tier_models"):
+        make_settings(tmp_path, tier_models=bad)

@@ -42,13 +42,15 @@ async def test_real_binary_stream_json(
     assert "".join(i for i in items[:-1] if isinstance(i, str)) == DEFAULT_REPLY
     assert result.text == DEFAULT_REPLY
     assert result.stop_reason == "stop"
-    assert result.model == "claude-haiku-4-5"
+    # The alias goes to the CLI, which resolves it to its current haiku (the id that answered
+    # is reported).
+    assert tier_of(result.model) == "haiku" and result.model.startswith("claude-haiku-")
     call = fake_upstream.messages[-1]
     assert result.usage.input_tokens > 0
     assert result.usage.output_tokens == len(DEFAULT_REPLY.split(" "))
     assert result.usage.cost_usd > 0  # the CLI's own total_cost_usd
     # What the binary sent upstream in chat mode:
-    assert call.body["model"] == "claude-haiku-4-5"
+    assert call.body["model"] == result.model
     assert call.body["max_tokens"] == 300  # CLAUDE_CODE_MAX_OUTPUT_TOKENS became max_tokens
     assert call.tools == []  # --tools "": no tool schema, nothing can touch the server
     assert "Be brief." in call.system_text and len(call.system_text) < 2000
@@ -64,12 +66,14 @@ async def test_real_binary_run_and_token_accounting(
             tmp_path / "home2", CLAUDE_CODE_MAX_RETRIES="0", PATH=os.environ["PATH"]
         )
         (tmp_path / "home2").mkdir()
-        settings = real_settings(tmp_path, claude_bin)
+        # CCAPI_TIER_MODELS pins the sonnet tier to a full id, which reaches the upstream as is.
+        settings = real_settings(tmp_path, claude_bin, tier_models={"sonnet": "claude-sonnet-4-5"})
         runner = CLIRunner(settings, base_env=env)
         result = await runner.run(TaskRequest(prompt="What is 6*7?", model="sonnet"))
     assert result.text == "forty two"
     assert result.usage.input_tokens == 1234 and result.usage.output_tokens == 2
     assert result.model == "claude-sonnet-4-5"
+    assert upstream.messages[-1].body["model"] == "claude-sonnet-4-5"
     assert result.usage.cost_usd > 0
     assert len(upstream.messages) == 1
 

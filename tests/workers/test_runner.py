@@ -48,7 +48,7 @@ def test_chat_mode_argv(settings: Settings) -> None:
         settings, TaskRequest(prompt="secret prompt", model="haiku", system_prompt="Be brief.")
     )
     assert "secret prompt" not in " ".join(argv)  # the prompt goes on stdin
-    assert argv[argv.index("--model") + 1] == "claude-haiku-4-5"
+    assert argv[argv.index("--model") + 1] == "haiku"  # resolved by the CLI itself
     assert argv[argv.index("--tools") + 1] == ""
     assert argv[argv.index("--system-prompt") + 1] == "Be brief."
     assert argv[argv.index("--output-format") + 1] == "stream-json"

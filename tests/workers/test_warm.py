@@ -102,7 +102,7 @@ async def test_differently_configured_tasks_do_not_share(
 
 def test_warm_key_and_eligibility(settings: Settings) -> None:
     key = WarmKey.of(settings, TaskRequest(prompt="x", model="haiku"))
-    assert key.model == "claude-haiku-4-5"
+    assert key.model == "haiku"  # the CLI resolves the alias (unless CCAPI_TIER_MODELS pins it)
     assert key.system_prompt == settings.default_system_prompt
     assert warm_eligible(TaskRequest(prompt="hi"))
     assert not warm_eligible(TaskRequest(prompt=" /cost"))  # would be a slash command

@@ -27,7 +27,7 @@ from claude_code_api.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from claude_code_api.pricing import CONTEXT_WINDOWS, DEFAULT_MODEL_IDS, TIERS, tier_of
+from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_of
 from claude_code_api.routing import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,9 @@ class CompletionService:
                 conversation.prompt, budget_remaining=remaining, max_tokens=max_tokens
             )
             routed = decision.to_dict()
-            cli_model = DEFAULT_MODEL_IDS[decision.model]
-        elif requested.lower() in TIERS:
-            cli_model = DEFAULT_MODEL_IDS[requested.lower()]
+            cli_model = resolve_model(decision.model, settings.tier_models)
         else:
-            cli_model = requested
+            cli_model = resolve_model(requested, settings.tier_models)
         prompt_tokens = estimate_tokens(conversation.prompt) + (
             estimate_tokens(conversation.system_prompt) if conversation.system_prompt else 0
         )

@@ -36,7 +36,7 @@ from claude_code_api.errors import (
     CLIOutputError,
     TaskTimeoutError,
 )
-from claude_code_api.pricing import DEFAULT_MODEL_IDS, PriceTable
+from claude_code_api.pricing import PriceTable, resolve_model
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,10 @@ def build_env(
     return env
 
 
-def model_id(model: str) -> str:
-    """Tier aliases become full ids (explicit in responses); full ids pass through."""
-    return DEFAULT_MODEL_IDS.get(model.lower(), model)
+def model_id(settings: Settings, model: str) -> str:
+    """The ``--model`` value: :func:`~claude_code_api.pricing.resolve_model` with the
+    ``CCAPI_TIER_MODELS`` pins."""
+    return resolve_model(model, settings.tier_models)
 
 
 def cli_command(settings: Settings) -> list[str]:
@@ -134,7 +135,7 @@ def build_argv(
         "--verbose",
         "--include-partial-messages",
         "--model",
-        model_id(task.model),
+        model_id(settings, task.model),
     ]
     if task.mode is Mode.AGENT:
         if task.max_budget_usd is not None:
@@ -240,7 +241,7 @@ class CLIRunner:
                 on_spawn(proc)
             stdin_task = asyncio.create_task(_feed_stdin(proc, task.prompt.encode()))
             stderr_task = asyncio.create_task(_drain(proc.stderr))
-            parser = StreamParser(model=model_id(task.model), prices=self.prices)
+            parser = StreamParser(model=model_id(self.settings, task.model), prices=self.prices)
             total = 0
             assert proc.stdout is not None
             while True:

@@ -69,9 +69,16 @@ import time
 import uuid
 from typing import Any
 
-from claude_code_api.pricing import DEFAULT_MODEL_IDS, DEFAULT_RATES, tier_of
+from claude_code_api.pricing import DEFAULT_RATES, tier_of
 
 VERSION = "2.1.0 (Claude Code simulated)"
+#: The full ids the simulated CLI answers with for each tier alias, as the real CLI resolves an
+#: alias to its current model of that tier (these ids are the simulator's own, fixed for tests).
+ALIAS_IDS: dict[str, str] = {
+    "haiku": "claude-haiku-4-5",
+    "sonnet": "claude-sonnet-4-5",
+    "opus": "claude-opus-4-1",
+}
 _MARKER = re.compile(r"\[\[sim:([a-z_]+)(?:=([^\]]*))?\]\]")
 
 _ERRORS: dict[str, tuple[str, int | None, str]] = {
@@ -173,7 +180,7 @@ def _result(
     session_id: str,
     started: float,
 ) -> dict[str, Any]:
-    model_id = DEFAULT_MODEL_IDS.get(model, model)
+    model_id = ALIAS_IDS.get(model, model)
     return {
         "type": "result",
         "subtype": subtype,
@@ -216,7 +223,7 @@ def run(
     k = knobs(prompt, environ)
     session_id = str(uuid.uuid4())
     out = _Out(args.output_format, session_id)
-    model = DEFAULT_MODEL_IDS.get(args.model, args.model)
+    model = ALIAS_IDS.get(args.model, args.model)
 
     if "spawn_child" in k:
         _spawn_child(environ.get("CLAUDE_CODE_SIM_PIDFILE"))
@@ -400,7 +407,7 @@ def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
         prompt = _content_text(event.get("message"))
         if args.verbose:
             _init_event(
-                _Out(args.output_format, ""), args, DEFAULT_MODEL_IDS.get(args.model, args.model)
+                _Out(args.output_format, ""), args, ALIAS_IDS.get(args.model, args.model)
             )
         if prompt.startswith("/"):
             _command(args, prompt, state)

@@ -80,7 +80,7 @@ class WarmKey:
         """The key of the process that may run ``task``."""
         system = task.system_prompt
         return cls(
-            model=model_id(task.model),
+            model=model_id(settings, task.model),
             system_prompt=system if system is not None else settings.default_system_prompt,
             max_tokens=task.max_tokens,
             bare=settings.bare,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from claude_code_api.api.deps import PrincipalDep, ServicesDep, extra_headers
 from claude_code_api.api.routes.chat import ERRORS
 from claude_code_api.api.schemas import ModelList, RouteRequest, RouteResponse
-from claude_code_api.pricing import DEFAULT_MODEL_IDS, TIERS
+from claude_code_api.pricing import TIERS
 
 router = APIRouter()
 _CREATED = 1_735_689_600  # 2025-01-01: the models list needs a stable timestamp
@@ -40,9 +40,11 @@ async def route(
 
 
 @router.get("/v1/models", response_model=ModelList, tags=["models"])
-async def models() -> dict[str, Any]:
-    """List the model names this service accepts (no key needed)."""
-    names = ["auto", *TIERS, *DEFAULT_MODEL_IDS.values()]
+async def models(services: ServicesDep) -> dict[str, Any]:
+    """List the model names this service accepts (no key needed): ``auto``, the tier aliases
+    and the full ids pinned by ``CCAPI_TIER_MODELS`` (any other ``claude-*`` id works too)."""
+    pinned = services.settings.tier_models
+    names = ["auto", *TIERS, *(pinned[t] for t in TIERS if t in pinned)]
     return {
         "object": "list",
         "data": [
