@@ -305,3 +305,25 @@ def test_cmd_serves_and_healthcheck_passes(
             pytest.fail(f"the server exited with {proc.returncode}: {stderr[-3000:]}")
         time.sleep(0.2)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"CCAPI_ROUTER_RULES": "RULES"}, "rules.toml:3: rule 'x': tier must be one of"),
+        ({"CCAPI_ROUTER_RULES": "nonsense"}, "not a rules profile"),
+        ({"CCAPI_TIER_MODELS": '{"gpt": "claude-sonnet-4-6"}'}, "'gpt' is not a tier"),
+    ],
+)
+def test_serve_refuses_bad_configuration_with_one_clear_line(
+    tmp_path: Path, env: dict[str, str], fragment: str
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        'extends = "default"\n[[rules]]\ntier = "gpt-5"\nname = "x"\nchars_under = 5\n'
+    )
+    env = {k: v.replace("RULES", str(rules)) for k, v in env.items()}
+    result = CliRunner().invoke(cli_app, ["serve", "--demo"], env=env)
+    assert result.exit_code == 2
+    assert fragment in result.output
+    assert "Traceback" not in result.output

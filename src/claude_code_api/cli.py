@@ -33,12 +33,21 @@ def serve(
     import os
 
     import uvicorn
+    from pydantic import ValidationError
 
     from claude_code_api.config import Settings
+    from claude_code_api.routing import RulesFileError, load_rules
 
     if demo:
         os.environ["CCAPI_DEMO"] = "true"
-    settings = Settings()
+    try:
+        # Checked here too (the app checks again at startup) so that a bad setting or rules
+        # file stops the command with one clear line instead of a server traceback.
+        settings = Settings()
+        load_rules(settings.router_rules)
+    except (ValidationError, RulesFileError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(
         "claude_code_api.app:create_app",
         factory=True,

@@ -102,11 +102,11 @@ class Settings(BaseSettings):
         default="INFO", description="Log level of the service's loggers."
     )
 
-
     @field_validator("tier_models")
     @classmethod
     def _valid_tier_models(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_tier_models(value)
+
 
 def _check_tier_models(value: dict[str, str]) -> dict[str, str]:
     tiers = ("haiku", "sonnet", "opus")  # pricing.TIERS; not imported to keep config leaf-level

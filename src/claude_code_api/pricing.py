@@ -67,7 +67,6 @@ def resolve_model(model: str, pins: Mapping[str, str] | None = None) -> str:
     return model
 
 
-
 class PriceTable:
     """Per-model rates with optional overrides; immutable once built."""
 

@@ -224,6 +224,9 @@ def _parse(text: str, source: str, fmt: str) -> dict[str, Any]:
     return data
 
 
+_BLOCK_START = re.compile(r"^\s*(?:\[\[|-\s)")
+
+
 class _Locator:
     """Finds the line of a key in the file's text, for semantic errors (parsers keep none)."""
 
@@ -238,7 +241,11 @@ class _Locator:
             anchor = re.compile(r"""name\s*[=:]\s*["']?""" + re.escape(after) + r"""["']?\s*$""")
             for i, text in enumerate(self.lines):
                 if anchor.search(text):
-                    start = i
+                    # From the start of that rule's block ("[[rules]]" or a YAML "- " item):
+                    # its other keys may come before its name.
+                    start = next(
+                        (j for j in range(i, -1, -1) if _BLOCK_START.match(self.lines[j])), i
+                    )
                     break
         pattern = re.compile(r"""^\s*(?:-\s*)?["']?""" + re.escape(key) + r"""["']?\s*[=:]""")
         header = re.compile(r"^\s*\[+\s*" + re.escape(key) + r"\s*\]+")

@@ -406,9 +406,7 @@ def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
             continue
         prompt = _content_text(event.get("message"))
         if args.verbose:
-            _init_event(
-                _Out(args.output_format, ""), args, ALIAS_IDS.get(args.model, args.model)
-            )
+            _init_event(_Out(args.output_format, ""), args, ALIAS_IDS.get(args.model, args.model))
         if prompt.startswith("/"):
             _command(args, prompt, state)
             continue
