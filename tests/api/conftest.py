@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,6 +87,24 @@ async def create_key(
 def bearer(key: str) -> dict[str, str]:
     """Authorization header for a key."""
     return {"Authorization": f"Bearer {key}"}
+
+
+async def usage_when(
+    client: httpx.AsyncClient,
+    key: str,
+    ready: Callable[[dict[str, Any]], bool],
+    *,
+    query: str = "",
+    within: float = 10.0,
+) -> dict[str, Any]:
+    """``GET /v1/usage`` once ``ready(usage)`` holds: usage rows and budget settlements are
+    written by batched background flushes, so a test polls instead of sleeping a fixed time."""
+    deadline = time.monotonic() + within
+    while True:
+        usage: dict[str, Any] = (await client.get(f"/v1/usage{query}", headers=bearer(key))).json()
+        if ready(usage) or time.monotonic() > deadline:
+            return usage
+        await asyncio.sleep(0.05)
 
 
 def chat_body(content: str = "Say hello", **extra: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from tests.api.conftest import (
     create_key,
     make_settings,
     running_app,
+    usage_when,
 )
 
 
@@ -67,8 +68,12 @@ async def test_usage_endpoint(client: httpx.AsyncClient) -> None:
             headers=bearer(key),
         )
         assert r.status_code == 200
-    await _flush(client)
-    usage = (await client.get("/v1/usage?period=month", headers=bearer(key))).json()
+    usage = await usage_when(
+        client,
+        key,
+        lambda u: u["requests"] == 3 and u["remaining"] == 1_000_000 - u["total_tokens"],
+        query="?period=month",
+    )
     assert usage["project_id"] == "metered" and usage["period"] == "month"
     assert usage["total_tokens"] > 0 and usage["total_cost"] > 0
     assert (
@@ -83,12 +88,6 @@ async def test_usage_endpoint(client: httpx.AsyncClient) -> None:
     assert len(export.text.strip().splitlines()) == 4  # header + 3 rows
     bad = await client.get("/v1/usage?period=fortnight", headers=bearer(key))
     assert bad.status_code == 400
-
-
-async def _flush(client: httpx.AsyncClient) -> None:
-    import asyncio
-
-    await asyncio.sleep(0.3)  # the usage recorder flushes every 50 ms in tests
 
 
 async def test_route_endpoint(client: httpx.AsyncClient) -> None:
