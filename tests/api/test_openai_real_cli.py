@@ -3,6 +3,7 @@ talks to a fake Anthropic upstream on 127.0.0.1 (no network, no credentials)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import openai
@@ -11,7 +12,7 @@ import pytest
 from claude_code_api.app import create_app
 from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
-from tests.fakes.upstream import FakeAnthropic
+from tests.fakes.upstream import FakeAnthropic, Reply
 
 __all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
 
@@ -52,3 +53,43 @@ def test_openai_sdk_with_the_real_claude_binary(
     assert "You are terse." in first.system_text
     assert not first.tools
     assert first.body["max_tokens"] == 200
+
+
+def test_response_format_and_stop_with_the_real_binary(
+    tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
+) -> None:
+    fenced = '```json\n{"city": "Paris", "country": "France"}\n```'
+    fake_upstream.responder = lambda body: Reply(text=fenced)
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city", "country"],
+    }
+    with ServerThread(create_app(settings)) as server:
+        key = admin_create_key_sync(server.url, "real")
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        completion = client.chat.completions.create(
+            model="haiku",
+            messages=[{"role": "user", "content": "Capital of France, as JSON"}],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "place", "schema": schema},
+            },
+        )
+        # The fence the model put around its JSON is gone: the content parses as is.
+        assert json.loads(completion.choices[0].message.content or "") == {
+            "city": "Paris",
+            "country": "France",
+        }
+        fake_upstream.responder = lambda body: Reply(text="one two three STOP four five")
+        cut = client.chat.completions.create(
+            model="haiku",
+            messages=[{"role": "user", "content": "Count"}],
+            stop=["STOP", "never"],
+        )
+        assert cut.choices[0].message.content == "one two three "
+        assert cut.choices[0].finish_reason == "stop"
+    # The schema went upstream in the system prompt.
+    asked = fake_upstream.messages[0].system_text
+    assert "valid against this JSON Schema" in asked and '"required":["city","country"]' in asked

@@ -84,3 +84,60 @@ def test_openai_models_list_and_errors(live_server: ServerThread, sdk_key: str) 
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="haiku", messages=[])
+
+
+def test_openai_stop_sequences_cut_streamed_and_plain_answers(
+    live_server: ServerThread, sdk_key: str
+) -> None:
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+    messages = [{"role": "user", "content": "Tell me something"}]
+    fresh = {"cache": False}  # every call runs the CLI: a stream of word-sized deltas
+    full = client.chat.completions.create(model="haiku", messages=messages, extra_body=fresh)
+    text = full.choices[0].message.content or ""
+    assert "This is a deterministic reply" in text
+    expected = text[: text.index("a deterministic")]
+    # A stop sequence spanning two streamed deltas ("a " + "deterministic ").
+    chunks = list(
+        client.chat.completions.create(
+            model="haiku",
+            messages=messages,
+            stop=["a deterministic", "absent"],
+            stream=True,
+            extra_body=fresh,
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == expected
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    plain = client.chat.completions.create(
+        model="haiku", messages=messages, stop="a deterministic", extra_body=fresh
+    )
+    assert plain.choices[0].message.content == expected
+    assert plain.choices[0].finish_reason == "stop"
+    # No stop sequence in the answer: nothing is cut, the stream's held-back tail arrives.
+    whole = client.chat.completions.create(
+        model="haiku", messages=messages, stop=["never said"], stream=True, extra_body=fresh
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in whole if c.choices) == text
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"stop": ["a", "b", "c", "d", "e"]}, "at most 4 stop sequences"),
+        ({"stop": [""]}, "must not be empty"),
+        ({"response_format": {"type": "json_schema"}}, "needs a json_schema"),
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
+    ],
+)
+def test_openai_bad_output_controls_are_400(
+    live_server: ServerThread, sdk_key: str, extra: dict[str, object], fragment: str
+) -> None:
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="haiku",
+            messages=[{"role": "user", "content": "x"}],
+            extra_body=extra,
+        )
+    assert fragment in str(info.value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Fields some clients send to steer a CLI agent; refused with a specific message.
 FORBIDDEN_FIELDS: frozenset[str] = frozenset(
@@ -53,6 +53,30 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class JSONSchemaFormat(BaseModel):
+    """``response_format.json_schema``."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(..., min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type json_schema needs a json_schema object")
+        return self
+
+
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` body."""
 
@@ -84,7 +108,16 @@ class ChatCompletionRequest(BaseModel):
     n: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
     stream: bool = False
     stream_options: StreamOptions | None = None
-    stop: str | list[str] | None = Field(None, description="Accepted, not honoured.")
+    stop: str | list[str] | None = Field(
+        None,
+        description="Up to 4 sequences; the answer is cut before the first one (applied by the "
+        "service: the whole generated answer is still billed).",
+    )
+    response_format: ResponseFormat | None = Field(
+        None,
+        description="text, json_object or json_schema: JSON is asked for in the system prompt "
+        "(best effort, not constrained decoding).",
+    )
     user: str | None = Field(None, max_length=256)
     seed: int | None = None
     presence_penalty: float | None = None
@@ -101,6 +134,20 @@ class ChatCompletionRequest(BaseModel):
         if not value.strip():
             raise ValueError("model must not be empty")
         return value.strip()
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_sequences(cls, value: str | list[str] | None) -> str | list[str] | None:
+        stops = [value] if isinstance(value, str) else (value or [])
+        if len(stops) > 4:
+            raise ValueError("at most 4 stop sequences")
+        if any(not s for s in stops):
+            raise ValueError("stop sequences must not be empty")
+        return value
+
+    def stop_sequences(self) -> list[str]:
+        """``stop`` as a list (empty when unset)."""
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
 
     def output_limit(self) -> int | None:
         """``max_completion_tokens`` wins over the older ``max_tokens``."""

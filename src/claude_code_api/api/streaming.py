@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from claude_code_api.api.output_format import StopScanner
 from claude_code_api.domain import CompletionResult
 from claude_code_api.errors import CCAPIError
 
@@ -63,12 +64,15 @@ async def openai_sse(
     created: int,
     model: str,
     include_usage: bool,
+    stops: list[str] | None = None,
 ) -> AsyncIterator[bytes]:
     """Render pipeline items as ``chat.completion.chunk`` events ending in ``[DONE]``.
 
     A failure after the stream started is sent as an ``error`` event (the OpenAI SDK raises it
-    as an ``APIError``), then ``[DONE]``.
+    as an ``APIError``), then ``[DONE]``. With ``stops``, text ends before the first stop
+    sequence; the rest of the answer is still read (for its usage) but not sent.
     """
+    scanner = StopScanner(stops) if stops else None
     yield sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}, None))
     final: CompletionResult | None = None
     try:
@@ -77,7 +81,9 @@ async def openai_sse(
             if isinstance(item, CompletionResult):
                 final = item
             elif item:
-                yield sse(_chunk(completion_id, created, model, {"content": item}, None))
+                text = scanner.feed(item) if scanner else item
+                if text:
+                    yield sse(_chunk(completion_id, created, model, {"content": text}, None))
             item = await anext(items, None)
     except CCAPIError as exc:
         yield sse(exc.to_openai())
@@ -87,7 +93,12 @@ async def openai_sse(
         await items.aclose()
     assert final is not None
     used = final.model or model
-    yield sse(_chunk(completion_id, created, used, {}, final.stop_reason))
+    finish = final.stop_reason
+    if scanner is not None:
+        if rest := scanner.finish():
+            yield sse(_chunk(completion_id, created, model, {"content": rest}, None))
+        finish = "stop" if scanner.stopped else finish
+    yield sse(_chunk(completion_id, created, used, {}, finish))
     if include_usage:
         u = final.usage
         body = _chunk(completion_id, created, used, {}, None)

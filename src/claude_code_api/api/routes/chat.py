@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -11,7 +12,13 @@ from fastapi.responses import Response, StreamingResponse
 
 from claude_code_api.api.completions import CompletionCall, CompletionService
 from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
-from claude_code_api.api.schemas import ChatCompletion, ChatCompletionRequest, ErrorResponse
+from claude_code_api.api.output_format import cut_at_stop, format_instruction, unwrap_json
+from claude_code_api.api.schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessage,
+    ErrorResponse,
+)
 from claude_code_api.api.streaming import cancel_on_disconnect, openai_sse
 from claude_code_api.domain import CompletionResult
 
@@ -60,6 +67,16 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
     }
 
 
+def shape_result(result: CompletionResult, body: ChatCompletionRequest) -> CompletionResult:
+    """Apply ``stop`` and ``response_format`` to a finished answer (see ``output_format``)."""
+    text, cut = cut_at_stop(result.text, body.stop_sequences())
+    if body.response_format is not None and body.response_format.type != "text":
+        text = unwrap_json(text)
+    if text == result.text and not cut:
+        return result
+    return dataclasses.replace(result, text=text, stop_reason="stop" if cut else result.stop_reason)
+
+
 def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
     """Headers telling the routed model, cache hit/miss and dropped turns."""
     headers = {"x-ccapi-model": call.model}
@@ -77,12 +94,20 @@ async def prepare_call(
 ) -> CompletionCall:
     """Authorise the project and build the call."""
     project_id = principal.project_for(body.project_id)
+    messages = body.messages
+    fmt = body.response_format
+    instruction = fmt and format_instruction(
+        fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None
+    )
+    if instruction:
+        # A system message after the caller's own: build_conversation joins them in order.
+        messages = [*messages, ChatMessage(role="system", content=instruction)]
     return await service.prepare(
         request_id=rid,
         project_id=project_id,
         key_id=principal.key_id,
         model=body.model,
-        messages=body.messages,
+        messages=messages,
         max_tokens=body.output_limit(),
         temperature=body.temperature,
         use_cache=body.cache,
@@ -124,6 +149,7 @@ async def chat_completions(
                 created=int(time.time()),
                 model=call.model,
                 include_usage=include_usage,
+                stops=body.stop_sequences(),
             ),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -133,6 +159,7 @@ async def chat_completions(
     if result is None:
         result = await cancel_on_disconnect(request, service.complete(call, lookup=False))
     headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+    result = shape_result(result, body)
     return Response(
         json.dumps(completion_body(call, result), separators=(",", ":")),
         media_type="application/json",

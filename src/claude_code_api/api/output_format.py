@@ -1,0 +1,84 @@
+"""OpenAI output controls the CLI has no flag for: ``stop`` sequences and ``response_format``.
+
+Both are applied by the service around the CLI call:
+
+- ``stop``: the answer is cut before the first stop sequence (``finish_reason: "stop"``). The
+  model still generates its whole answer upstream, so the usage (and the cost) is that of the
+  whole answer; a stream just stops sending text at the stop sequence.
+- ``response_format``: ``json_object`` and ``json_schema`` add an instruction to the system
+  prompt (with the schema, for ``json_schema``), and a non-streamed answer wrapped in a Markdown
+  code fence is unwrapped. Claude follows such instructions reliably, but nothing here can
+  *guarantee* valid JSON the way OpenAI's constrained decoding does: validate what you parse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["StopScanner", "cut_at_stop", "format_instruction", "unwrap_json"]
+
+_FENCED = re.compile(r"\A\s*```[a-zA-Z0-9_-]*[ \t]*\n(?P<body>.*?)\n?```\s*\Z", re.DOTALL)
+
+
+def format_instruction(kind: str, schema: dict[str, Any] | None = None) -> str | None:
+    """The system-prompt instruction for a ``response_format`` type (``None`` for ``text``)."""
+    if kind == "json_object":
+        return (
+            "Respond with a single valid JSON object and nothing else: no prose before or "
+            "after it, no Markdown code fence."
+        )
+    if kind == "json_schema":
+        schema_text = json.dumps(schema or {}, separators=(",", ":"), sort_keys=True)
+        return (
+            "Respond with a single JSON value that is valid against this JSON Schema, and "
+            "nothing else: no prose before or after it, no Markdown code fence.\n"
+            f"JSON Schema: {schema_text}"
+        )
+    return None
+
+
+def unwrap_json(text: str) -> str:
+    """Strip a Markdown code fence around an answer (```json ... ```), if that is all it is."""
+    match = _FENCED.match(text)
+    return match.group("body").strip() if match else text
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest stop sequence, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class StopScanner:
+    """Cuts a stream of text deltas at the first stop sequence.
+
+    Text that could be the beginning of a stop sequence is held back (at most the longest stop
+    sequence minus one character) until the next delta decides; :meth:`finish` releases it.
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self._hold = max((len(s) for s in self.stops), default=1) - 1
+        self._pending = ""
+        self.stopped = False
+
+    def feed(self, delta: str) -> str:
+        """The part of ``delta`` (plus held-back text) that can be sent now."""
+        if self.stopped:
+            return ""
+        text, self.stopped = cut_at_stop(self._pending + delta, self.stops)
+        if self.stopped:
+            self._pending = ""
+            return text
+        keep = len(text) - self._hold if self._hold else len(text)
+        keep = max(keep, 0)
+        self._pending = text[keep:]
+        return text[:keep]
+
+    def finish(self) -> str:
+        """The held-back text, once the stream has ended without a stop sequence."""
+        rest, self._pending = self._pending, ""
+        return "" if self.stopped else rest
