@@ -234,9 +234,11 @@ def feasibility(
     """What a cost target asks of any router on these items.
 
     ``oracle_savings_vs_all_sonnet_pct``: routing every item to its label (zero under-routing,
-    zero over-routing). ``under_routed_items_for_target``: the fewest items that, sent to haiku
-    instead of their label (largest saving first), bring the cost to ``target_pct`` below
-    all-sonnet; ``None`` when not even all-haiku does.
+    zero over-routing); ``..._if_sonnet_did_opus_work_pct``: the same if no task needed opus
+    (opus-labeled items priced at sonnet), the most a router could save with no opus at all.
+    ``under_routed_items_for_target``: the fewest items that, sent to haiku instead of their
+    label (largest saving first), bring the cost to ``target_pct`` below all-sonnet; ``None``
+    when not even all-haiku does.
     """
     costs = [
         {t: prices.cost(t, estimate_tokens(item.prompt), item.output_tokens) for t in TIERS}
@@ -244,6 +246,10 @@ def feasibility(
     ]
     all_sonnet = sum(c["sonnet"] for c in costs)
     oracle = sum(c[item.label] for c, item in zip(costs, items, strict=True))
+    no_opus = sum(
+        c["sonnet" if item.label == "opus" else item.label]
+        for c, item in zip(costs, items, strict=True)
+    )
     goal = all_sonnet * (1 - target_pct / 100)
     gains = sorted(
         (c[item.label] - c["haiku"] for c, item in zip(costs, items, strict=True)), reverse=True
@@ -258,6 +264,7 @@ def feasibility(
     return {
         "target_savings_vs_all_sonnet_pct": target_pct,
         "oracle_savings_vs_all_sonnet_pct": _savings(oracle, all_sonnet),
+        "oracle_savings_if_sonnet_did_opus_work_pct": _savings(no_opus, all_sonnet),
         "all_haiku_savings_vs_all_sonnet_pct": _savings(sum(c["haiku"] for c in costs), all_sonnet),
         "under_routed_items_for_target": needed,
         "under_routing_rate_for_target": _rate(needed, len(items)) if needed is not None else None,
@@ -355,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name}: routing exactly by the labels saves "
             f"{f['oracle_savings_vs_all_sonnet_pct']:.1f}% vs all-sonnet (target "
-            f"{f['target_savings_vs_all_sonnet_pct']:.0f}%); under-routing the costliest "
+            f"{f['target_savings_vs_all_sonnet_pct']:.0f}%; "
+            f"{f['oracle_savings_if_sonnet_did_opus_work_pct']:.1f}% if no task needed opus); "
+            "under-routing the costliest "
             + (
                 f"{needed} items ({f['under_routing_rate_for_target']:.1%}) to haiku would reach it"
                 if needed is not None

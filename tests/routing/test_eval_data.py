@@ -77,6 +77,10 @@ def test_feasibility_reports_the_oracle_and_the_under_routing_a_cost_target_need
     oracle = cost["a", "haiku"] + cost["b", "opus"]
     assert report["oracle_savings_vs_all_sonnet_pct"] == round(100 * (1 - oracle / all_sonnet), 2)
     assert report["oracle_savings_vs_all_sonnet_pct"] < 0  # the opus item dominates
+    no_opus = cost["a", "haiku"] + cost["b", "sonnet"]
+    assert report["oracle_savings_if_sonnet_did_opus_work_pct"] == round(
+        100 * (1 - no_opus / all_sonnet), 2
+    )
     # Sending the opus item to haiku alone reaches the target: one under-routed item in two.
     assert (report["under_routed_items_for_target"], report["under_routing_rate_for_target"]) == (
         1,
