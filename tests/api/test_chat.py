@@ -169,7 +169,7 @@ async def test_malformed_json_gets_400(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "field", ["cwd", "tools", "permission_mode", "base_url", "dangerously_skip_permissions"]
+    "field", ["cwd", "permission_mode", "base_url", "dangerously_skip_permissions"]
 )
 async def test_fields_that_steer_the_cli_are_refused(client: httpx.AsyncClient, field: str) -> None:
     key = await create_key(client)
@@ -179,6 +179,19 @@ async def test_fields_that_steer_the_cli_are_refused(client: httpx.AsyncClient, 
     error = response.json()["error"]
     assert error["code"] == "forbidden_parameter"
     assert field in error["message"]
+
+
+@pytest.mark.parametrize("field", ["tools", "tool_choice", "functions", "parallel_tool_calls"])
+async def test_function_calling_is_refused_with_its_own_message(
+    client: httpx.AsyncClient, field: str
+) -> None:
+    key = await create_key(client)
+    body = chat_body("x", **{field: []})
+    response = await client.post("/v1/chat/completions", json=body, headers=bearer(key))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("unsupported_parameter", field)
+    assert "function calling is not supported" in error["message"]
 
 
 async def test_unknown_field_is_refused(client: httpx.AsyncClient) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from claude_code_api.api.schemas import FORBIDDEN_FIELDS
+from claude_code_api.api.schemas import FORBIDDEN_FIELDS, FUNCTION_CALLING_FIELDS
 from claude_code_api.errors import (
     BusyError,
     CCAPIError,
@@ -46,6 +46,14 @@ def validation_error(exc: RequestValidationError | ValidationError) -> InvalidRe
     param = ".".join(loc) or None
     if first.get("type") == "extra_forbidden" and loc:
         field = loc[-1]
+        if field in FUNCTION_CALLING_FIELDS:
+            return InvalidRequestError(
+                f"'{field}': function calling is not supported. The service runs Claude in chat "
+                "mode, without client-side tools; describe the output you want in the messages "
+                "(or use response_format for JSON).",
+                param=param,
+                code="unsupported_parameter",
+            )
         if field in FORBIDDEN_FIELDS:
             return InvalidRequestError(
                 f"'{field}' is not allowed: this service decides how the CLI runs "

@@ -11,6 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+#: OpenAI function calling: refused with its own message (chat mode has no client-side tools).
+FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset(
+    {"tools", "tool_choice", "functions", "function_call", "parallel_tool_calls"}
+)
 #: Fields some clients send to steer a CLI agent; refused with a specific message.
 FORBIDDEN_FIELDS: frozenset[str] = frozenset(
     {
