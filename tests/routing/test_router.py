@@ -158,6 +158,26 @@ def test_prove_or_disprove_is_hard_reasoning(router: Router) -> None:
     assert (decision.model, decision.rule) == ("opus", "hard_reasoning")
 
 
+def test_short_personal_or_medical_questions_are_not_sent_to_haiku(router: Router) -> None:
+    assert router.route("What's a good name for a cat who loves boxes?").model == "haiku"
+    for delicate in (
+        "My 14-year-old has been refusing to go to school for two weeks. What should I do?",
+        "I think I'm about to be laid off. How should I prepare?",
+    ):
+        assert router.route(delicate).model == "sonnet", delicate
+
+
+def test_an_email_thread_is_not_concurrency(router: Router) -> None:
+    thread = "\n\nFrom: Ana\nThe launch moves to Friday; legal signed off on the copy.\n" * 4
+    decision = router.route("Summarize this thread in 3 bullets:" + thread)
+    assert (decision.model, decision.rule) == ("haiku", "simple_transform")
+
+
+def test_proof_or_counterexample_is_hard_reasoning(router: Router) -> None:
+    decision = router.route("I need a proof or a counterexample: is this merge commutative?")
+    assert (decision.model, decision.rule) == ("opus", "hard_reasoning")
+
+
 def test_budget_downgrade_picks_a_cheaper_tier_that_fits(router: Router) -> None:
     prompt = "Analyze the design of this module and suggest a refactor. " + "x = compute(y)\n" * 200
     tokens = estimate_tokens(prompt)
