@@ -1,9 +1,10 @@
 """Evaluate the model auto-router on labeled workloads.
 
-Each item of ``bench/data/router_eval.jsonl`` (the development set, 171 items; the rules were
-tuned on it) and ``bench/data/router_holdout.jsonl`` (a blind set, labeled by someone who had
-not seen the rules) is a realistic prompt labeled with the cheapest tier adequate for it
-(``haiku`` < ``sonnet`` < ``opus``) and an estimate of its answer length in tokens.
+Four labeled sets under ``bench/data/`` (docs/ROUTING.md tells their story): the development
+set ``router_eval.jsonl`` (171 items), two sets written blind and then used for tuning
+(``router_holdout.jsonl``, ``router_test.jsonl``) and a final blind set never used for tuning
+(``router_blind.jsonl``). Each item is a realistic prompt labeled with the cheapest tier adequate
+for it (``haiku`` < ``sonnet`` < ``opus``) and an estimate of its answer length in tokens.
 Long-context items store only a question and a document recipe (a seed of paragraph templates
 from ``router_eval_seeds.json`` repeated up to ``target_tokens``), so the data files stay small
 and the documents are rebuilt identically on every run.
@@ -40,6 +41,8 @@ DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_DATA = DATA_DIR / "router_eval.jsonl"
 HOLDOUT_DATA = DATA_DIR / "router_holdout.jsonl"
 TEST_DATA = DATA_DIR / "router_test.jsonl"
+BLIND_DATA = DATA_DIR / "router_blind.jsonl"
+DATA_SETS = (DEFAULT_DATA, HOLDOUT_DATA, TEST_DATA, BLIND_DATA)
 DEFAULT_PROFILES = ("default", "cost_aware")
 #: The issue's cost target: routed cost at least this much below all-sonnet.
 TARGET_SAVINGS_PCT = 60.0
@@ -337,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--show-misroutes", action="store_true")
     args = parser.parse_args(argv)
-    data_paths = args.data or [p for p in (DEFAULT_DATA, HOLDOUT_DATA, TEST_DATA) if p.exists()]
+    data_paths = args.data or list(DATA_SETS)
     rule_names = args.rules or list(DEFAULT_PROFILES)
     prices = PriceTable(args.pricing)
     workloads = {path: load_workload(path, args.seeds) for path in data_paths}
