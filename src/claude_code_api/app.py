@@ -113,7 +113,7 @@ async def _announce_demo_key(services: Services) -> None:
     print(banner, flush=True)  # printed on purpose: the operator asked for a demo key
 
 
-PUBLIC_PATHS = frozenset({"/v1/models", "/healthz", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/v1/models", "/v1/models/{model_id}", "/healthz", "/readyz", "/metrics"})
 
 
 def _openapi_with_security(app: FastAPI) -> dict[str, Any]:

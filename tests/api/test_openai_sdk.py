@@ -141,3 +141,12 @@ def test_openai_bad_output_controls_are_400(
             extra_body=extra,
         )
     assert fragment in str(info.value)
+
+
+def test_openai_models_retrieve(live_server: ServerThread, sdk_key: str) -> None:
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+    for name in ("auto", "haiku", "claude-sonnet-4-5"):
+        assert client.models.retrieve(name).id == name
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("gpt-4o")
+    assert info.value.code == "model_not_found"

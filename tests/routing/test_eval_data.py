@@ -40,7 +40,7 @@ def test_eval_workload_loads_with_enough_items_in_every_category() -> None:
     assert all(estimate_tokens(item.prompt) > 10_000 for item in long_items)
 
 
-@pytest.mark.parametrize("name", ["HOLDOUT_DATA", "TEST_DATA"])
+@pytest.mark.parametrize("name", ["HOLDOUT_DATA", "TEST_DATA", "BLIND_DATA"])
 def test_blind_sets_load_and_cover_every_category(name: str) -> None:
     bench = load_bench()
     items = bench.load_workload(getattr(bench, name))
@@ -99,7 +99,7 @@ def test_eval_runs_every_profile_on_every_data_set(tmp_path: Path) -> None:
     assert bench.main(["--out", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     pairs = {(run["rules"], run["data"]) for run in report["runs"]}
-    data_sets = {path.name for path in (bench.DEFAULT_DATA, bench.HOLDOUT_DATA, bench.TEST_DATA)}
+    data_sets = {path.name for path in bench.DATA_SETS}
     assert pairs == {(rules, data) for rules in bench.DEFAULT_PROFILES for data in data_sets}
     assert set(report["feasibility"]) == data_sets
     for run in report["runs"]:

@@ -54,6 +54,27 @@ class CompletionCall:
         return self.task.model
 
 
+def tier_for_model(model: str) -> str | None:
+    """The tier a requested model name runs on (``None`` for ``auto``).
+
+    Accepted: ``auto``, the tier aliases and full Claude ids naming a tier (``claude-...``);
+    anything else raises a 404 ``model_not_found``.
+    """
+    name = model.lower()
+    if name == "auto":
+        return None
+    if name in TIERS:
+        return name
+    if name.startswith("claude-") and any(t in name for t in TIERS):
+        return tier_of(name)
+    raise NotFoundError(
+        f"The model '{model[:100]}' does not exist. Use auto, haiku, sonnet, opus or a "
+        "full Claude model id.",
+        param="model",
+        code="model_not_found",
+    )
+
+
 class CompletionService:
     """Runs completions for the HTTP and WebSocket layers."""
 
@@ -81,7 +102,7 @@ class CompletionService:
                 "Agent mode is disabled on this server (CCAPI_ALLOW_AGENT_MODE).", param="mode"
             )
         requested = model.strip()
-        tier = self._tier_for(requested)
+        tier = tier_for_model(requested)
         output_limit = max_tokens or settings.default_max_tokens
         window = CONTEXT_WINDOWS.get(tier or "sonnet", 200_000)
         conversation = build_conversation(
@@ -128,22 +149,6 @@ class CompletionService:
             cache_key=cache_key,
             estimate=prompt_tokens + output_limit,
             routed=routed,
-        )
-
-    @staticmethod
-    def _tier_for(model: str) -> str | None:
-        name = model.lower()
-        if name == "auto":
-            return None
-        if name in TIERS:
-            return name
-        if name.startswith("claude-") and any(t in name for t in TIERS):
-            return tier_of(name)
-        raise NotFoundError(
-            f"The model '{model[:100]}' does not exist. Use auto, haiku, sonnet, opus or a "
-            "full Claude model id.",
-            param="model",
-            code="model_not_found",
         )
 
     # --- execution ------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from claude_code_api.api.completions import tier_for_model
 from claude_code_api.api.deps import PrincipalDep, ServicesDep, extra_headers
 from claude_code_api.api.routes.chat import ERRORS
-from claude_code_api.api.schemas import ModelList, RouteRequest, RouteResponse
+from claude_code_api.api.schemas import ModelCard, ModelList, RouteRequest, RouteResponse
 from claude_code_api.pricing import TIERS
 
 router = APIRouter()
@@ -52,6 +53,19 @@ async def models(services: ServicesDep) -> dict[str, Any]:
             for n in names
         ],
     }
+
+
+@router.get(
+    "/v1/models/{model_id}",
+    response_model=ModelCard,
+    responses={404: ERRORS[404]},
+    tags=["models"],
+)
+async def model(model_id: str) -> dict[str, Any]:
+    """One model this service accepts (``client.models.retrieve``): ``auto``, a tier alias or a
+    full Claude id; 404 ``model_not_found`` otherwise (no key needed)."""
+    tier_for_model(model_id)
+    return {"id": model_id, "object": "model", "created": _CREATED, "owned_by": "anthropic"}
 
 
 @router.get("/healthz", tags=["health"])
