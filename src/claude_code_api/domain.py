@@ -53,6 +53,9 @@ class TaskRequest:
     mode: Mode = Mode.CHAT
     timeout: float | None = None
     max_budget_usd: float | None = None  # agent mode only (see DEVELOPERS.md)
+    #: Anthropic image sources (``{"type": "base64", ...}`` or ``{"type": "url", ...}``) sent
+    #: after the prompt's text; the CLI then reads a stream-json user message on stdin.
+    images: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (used by the distributed queue)."""

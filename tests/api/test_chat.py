@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -336,3 +337,98 @@ async def test_50_concurrent_requests_against_a_budget_for_10(tmp_path: Path) ->
         usage = await usage_when(client, key, lambda u: u["requests"] >= admitted)
         assert 0 < usage["total_tokens"] <= limit
         assert usage["requests"] == admitted
+
+
+PNG_1X1 = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
+    "QAAAABJRU5ErkJggg=="
+)
+
+
+def image_part(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "fragment"),
+    [
+        (
+            [{"role": "user", "content": [image_part(f"data:image/bmp;base64,{PNG_1X1}")]}],
+            "data:image/(png|jpeg|gif|webp);base64",
+        ),
+        (
+            [{"role": "user", "content": [image_part("data:image/png;base64,not*base64")]}],
+            "data:image/(png|jpeg|gif|webp);base64",
+        ),
+        (
+            [{"role": "user", "content": [image_part("data:image/png;base64,abc")]}],
+            "base64 data is invalid",
+        ),
+        (
+            [{"role": "user", "content": [image_part("http://example.com/cat.png")]}],
+            "https:// URL",
+        ),
+        (
+            [
+                {"role": "assistant", "content": [image_part(f"data:image/png;base64,{PNG_1X1}")]},
+                {"role": "user", "content": "and now?"},
+            ],
+            "only supported in user messages",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [image_part("https://example.com/a.png")] * 21,
+                }
+            ],
+            "At most 20 images",
+        ),
+    ],
+)
+async def test_bad_images_are_400_and_run_nothing(
+    client: httpx.AsyncClient, messages: list[dict[str, Any]], fragment: str
+) -> None:
+    key = await create_key(client)
+    response = await client.post(
+        "/v1/chat/completions",
+        json={"model": "haiku", "messages": messages},
+        headers=bearer(key),
+    )
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["error"]["message"]
+    usage = await client.get("/v1/usage", headers=bearer(key))
+    assert usage.json()["requests"] == 0
+
+
+async def test_images_are_part_of_the_cache_key_and_the_estimate(client: httpx.AsyncClient) -> None:
+    key = await create_key(client)
+
+    def body(url: str) -> dict[str, Any]:
+        parts = [{"type": "text", "text": "Describe it"}, image_part(url)]
+        return {"model": "haiku", "messages": [{"role": "user", "content": parts}]}
+
+    png = f"data:image/png;base64,{PNG_1X1}"
+    first = await client.post("/v1/chat/completions", json=body(png), headers=bearer(key))
+    again = await client.post("/v1/chat/completions", json=body(png), headers=bearer(key))
+    other = await client.post(
+        "/v1/chat/completions", json=body("https://example.com/b.png"), headers=bearer(key)
+    )
+    assert [r.headers["x-ccapi-cache"] for r in (first, again, other)] == ["miss", "hit", "miss"]
+    assert "[image https://example.com/b.png]" in other.json()["choices"][0]["message"]["content"]
+    # Routing counts an image as ~1,600 tokens of context.
+    routed = await client.post(
+        "/v1/chat/completions",
+        json={
+            **body(png),
+            "model": "auto",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "hi"}] + [image_part(png)] * 7,
+                }
+            ],
+        },
+        headers=bearer(key),
+    )
+    assert routed.headers["x-ccapi-routed"] == "opus"  # 7 x 1,600 tokens > 10k: large context

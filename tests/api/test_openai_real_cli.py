@@ -93,3 +93,38 @@ def test_response_format_and_stop_with_the_real_binary(
     # The schema went upstream in the system prompt.
     asked = fake_upstream.messages[0].system_text
     assert "valid against this JSON Schema" in asked and '"required":["city","country"]' in asked
+
+
+def test_images_reach_the_upstream_through_the_real_binary(
+    tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
+) -> None:
+    png = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
+        "QAAAABJRU5ErkJggg=="
+    )
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    with ServerThread(create_app(settings)) as server:
+        key = admin_create_key_sync(server.url, "real")
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        reply = client.chat.completions.create(
+            model="haiku",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Compare these two pictures"},
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/b.jpg"}},
+                    ],
+                }
+            ],
+        )
+        assert reply.choices[0].message.content
+    content = fake_upstream.messages[-1].body["messages"][-1]["content"]
+    blocks = [b for b in content if b.get("type") == "image"]
+    assert [b["source"] for b in blocks] == [
+        {"type": "base64", "media_type": "image/png", "data": png},
+        {"type": "url", "url": "https://example.com/b.jpg"},
+    ]
+    texts = " ".join(b.get("text", "") for b in content if b.get("type") == "text")
+    assert "Compare these two pictures[image][image]" in texts

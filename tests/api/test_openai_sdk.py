@@ -150,3 +150,23 @@ def test_openai_models_retrieve(live_server: ServerThread, sdk_key: str) -> None
     with pytest.raises(openai.NotFoundError) as info:
         client.models.retrieve("gpt-4o")
     assert info.value.code == "model_not_found"
+
+
+PNG_1X1 = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
+    "QAAAABJRU5ErkJggg=="
+)
+
+
+def test_openai_vision_message_reaches_the_cli(live_server: ServerThread, sdk_key: str) -> None:
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+    parts = [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_1X1}"}},
+    ]
+    reply = client.chat.completions.create(
+        model="haiku", messages=[{"role": "user", "content": parts}]
+    )
+    # The simulated CLI names each image block it received in its answer.
+    assert "[image image/png 70 bytes]" in (reply.choices[0].message.content or "")
+    assert reply.usage is not None and reply.usage.prompt_tokens > 0

@@ -143,6 +143,12 @@ async def test_remote_run_and_stream(queue: WorkQueue, pool: WorkerPool) -> None
     result = await executor.run(task)
     assert "You said: hello over the queue" in result.text
     assert result.usage.output_tokens > 0
+    with_image = TaskRequest(
+        prompt="and this picture",
+        model="haiku",
+        images=[{"type": "url", "url": "https://example.com/cat.png"}],
+    )
+    assert "[image https://example.com/cat.png]" in (await executor.run(with_image)).text
 
     items = [item async for item in executor.stream(task)]
     deltas, final = items[:-1], items[-1]
@@ -155,7 +161,7 @@ async def test_remote_run_and_stream(queue: WorkQueue, pool: WorkerPool) -> None
     with pytest.raises(CLIExitError):
         await executor.run(TaskRequest(prompt="[[sim:exit=3]] hi", model="haiku"))
     assert await running.shutdown() == 0
-    assert running.worker.completed == 4
+    assert running.worker.completed == 5
     assert await queue.length() == 0
 
 

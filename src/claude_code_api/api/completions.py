@@ -10,6 +10,8 @@ streamed when the CLI could not report them).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -17,7 +19,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from claude_code_api.api.conversation import Conversation, build_conversation
+from claude_code_api.api.conversation import IMAGE_TOKENS, Conversation, build_conversation
 from claude_code_api.api.schemas import ChatMessage
 from claude_code_api.api.state import Services
 from claude_code_api.domain import CompletionResult, Mode, TaskRequest, Usage
@@ -52,6 +54,10 @@ class CompletionCall:
     def model(self) -> str:
         """The model the CLI is asked for."""
         return self.task.model
+
+
+def _digest(image: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(image, sort_keys=True).encode()).hexdigest()
 
 
 def tier_for_model(model: str) -> str | None:
@@ -109,17 +115,23 @@ class CompletionService:
             messages, context_window=window, reserve_output=output_limit, estimate=estimate_tokens
         )
         routed: dict[str, Any] | None = None
+        image_tokens = IMAGE_TOKENS * len(conversation.images)
         if tier is None:  # "auto"
             remaining = await self.s.budgets.remaining(project_id)
             decision = self.s.router.route(
-                conversation.prompt, budget_remaining=remaining, max_tokens=max_tokens
+                conversation.prompt,
+                context_size=image_tokens,
+                budget_remaining=remaining,
+                max_tokens=max_tokens,
             )
             routed = decision.to_dict()
             cli_model = resolve_model(decision.model, settings.tier_models)
         else:
             cli_model = resolve_model(requested, settings.tier_models)
-        prompt_tokens = estimate_tokens(conversation.prompt) + (
-            estimate_tokens(conversation.system_prompt) if conversation.system_prompt else 0
+        prompt_tokens = (
+            estimate_tokens(conversation.prompt)
+            + (estimate_tokens(conversation.system_prompt) if conversation.system_prompt else 0)
+            + image_tokens
         )
         task = TaskRequest(
             prompt=conversation.prompt,
@@ -128,6 +140,7 @@ class CompletionService:
             system_prompt=conversation.system_prompt,
             max_tokens=max_tokens,
             mode=Mode(mode),
+            images=list(conversation.images),
         )
         cache_key = None
         if use_cache and settings.cache_ttl > 0:
@@ -135,7 +148,8 @@ class CompletionService:
                 project_id=project_id,
                 model=cli_model,
                 system_prompt=conversation.system_prompt,
-                messages=[list(t) for t in conversation.transcript],
+                messages=[list(t) for t in conversation.transcript]
+                + ([["images", *map(_digest, conversation.images)]] if conversation.images else []),
                 max_tokens=max_tokens,
                 mode=mode,
                 temperature=temperature,

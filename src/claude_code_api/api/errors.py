@@ -41,8 +41,14 @@ def validation_error(exc: RequestValidationError | ValidationError) -> InvalidRe
     errors = list(exc.errors())
     if not errors:
         return InvalidRequestError("Invalid request.")
-    first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    # The deepest error is the most specific: for a value that matches no branch of a union
+    # (a message's content: text or parts) pydantic lists the shallow "not a string" first.
+    first = max(errors, key=lambda e: len(e.get("loc", ())))
+    loc = [
+        str(p)
+        for p in first.get("loc", ())
+        if p not in ("body", "query", "path") and "[" not in str(p) and p != "str"
+    ]
     param = ".".join(loc) or None
     if first.get("type") == "extra_forbidden" and loc:
         field = loc[-1]
@@ -68,7 +74,7 @@ def validation_error(exc: RequestValidationError | ValidationError) -> InvalidRe
         )
     if first.get("type") == "json_invalid":
         return InvalidRequestError("The request body is not valid JSON.", code="invalid_json")
-    msg = str(first.get("msg", "invalid value"))
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     where = f" at '{param}'" if param else ""
     return InvalidRequestError(f"Invalid request{where}: {msg}", param=param, code="invalid_value")
 

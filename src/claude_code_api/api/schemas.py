@@ -7,7 +7,10 @@ upstream URL, environment) get an explicit refusal; they are never honoured.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import base64
+import binascii
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -35,19 +38,77 @@ class TextPart(BaseModel):
     text: str
 
 
+_DATA_URL = re.compile(r"data:(image/(?:png|jpeg|gif|webp));base64,([A-Za-z0-9+/=\s]*)")
+
+
+class ImageURL(BaseModel):
+    """``image_url`` of an image part: a base64 ``data:`` URL or an ``https://`` URL."""
+
+    model_config = ConfigDict(extra="ignore")
+    url: str = Field(..., description="data:image/(png|jpeg|gif|webp);base64,... or https://...")
+    detail: Literal["auto", "low", "high"] | None = Field(None, description="Accepted, ignored.")
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if value.startswith("data:"):
+            match = _DATA_URL.fullmatch(value)
+            if match is None:
+                raise ValueError(
+                    "an image data URL must be data:image/(png|jpeg|gif|webp);base64,<data>"
+                )
+            try:
+                base64.b64decode("".join(match.group(2).split()), validate=True)
+            except binascii.Error as exc:
+                raise ValueError("the image's base64 data is invalid") from exc
+            return value
+        if value.startswith("https://") and len(value) <= 2048:
+            return value
+        raise ValueError("an image URL must be a base64 data: URL or an https:// URL")
+
+    def source(self) -> dict[str, str]:
+        """The Anthropic Messages API image ``source`` for this URL."""
+        match = _DATA_URL.fullmatch(self.url)
+        if match is not None:
+            data = "".join(match.group(2).split())
+            return {"type": "base64", "media_type": match.group(1), "data": data}
+        return {"type": "url", "url": self.url}
+
+
+class ImagePart(BaseModel):
+    """One ``{"type": "image_url", "image_url": {"url": ...}}`` content part (user messages)."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class ChatMessage(BaseModel):
     """One message of the conversation."""
 
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] = Field(..., description="Text, or a list of text parts.")
+    content: str | list[ContentPart] = Field(
+        ..., description="Text, or a list of text and (in user messages) image parts."
+    )
     name: str | None = None
 
-    def text(self) -> str:
-        """The message's text with parts joined."""
+    def text(self, image_marker: str = "") -> str:
+        """The message's text with parts joined; each image part becomes ``image_marker``."""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(
+            part.text if isinstance(part, TextPart) else image_marker for part in self.content
+        )
+
+    def images(self) -> list[dict[str, str]]:
+        """The Anthropic image sources of the message's image parts, in order."""
+        if isinstance(self.content, str):
+            return []
+        return [p.image_url.source() for p in self.content if isinstance(p, ImagePart)]
 
 
 class StreamOptions(BaseModel):

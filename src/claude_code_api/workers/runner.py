@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import json
 import logging
 import os
 import shutil
@@ -137,6 +138,8 @@ def build_argv(
         "--model",
         model_id(settings, task.model),
     ]
+    if task.images:
+        argv += ["--input-format", "stream-json"]  # see stdin_payload
     if task.mode is Mode.AGENT:
         if task.max_budget_usd is not None:
             argv += ["--max-budget-usd", f"{task.max_budget_usd:.6f}"]
@@ -152,6 +155,18 @@ def build_argv(
     if settings.bare:
         argv.append("--bare")
     return argv
+
+
+def stdin_payload(task: TaskRequest) -> bytes:
+    """What the CLI reads on stdin: the prompt, or with images one stream-json user message
+    whose content is the prompt's text followed by the image blocks (the CLI passes them to the
+    Messages API as they are; verified on the real CLI 2.1.197)."""
+    if not task.images:
+        return task.prompt.encode()
+    content: list[dict[str, Any]] = [{"type": "text", "text": task.prompt}]
+    content += [{"type": "image", "source": source} for source in task.images]
+    message = {"type": "user", "message": {"role": "user", "content": content}}
+    return (json.dumps(message, separators=(",", ":")) + "\n").encode()
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
@@ -239,7 +254,7 @@ class CLIRunner:
                 raise CLINotFoundError(f"Cannot start the Claude CLI: {exc.strerror}") from exc
             if on_spawn is not None:
                 on_spawn(proc)
-            stdin_task = asyncio.create_task(_feed_stdin(proc, task.prompt.encode()))
+            stdin_task = asyncio.create_task(_feed_stdin(proc, stdin_payload(task)))
             stderr_task = asyncio.create_task(_drain(proc.stderr))
             parser = StreamParser(model=model_id(self.settings, task.model), prices=self.prices)
             total = 0

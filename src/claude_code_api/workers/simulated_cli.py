@@ -59,6 +59,7 @@ the process's life (``usage`` is per message). ``/clear`` empties the conversati
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -389,8 +390,19 @@ def _content_text(message: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+        return "".join(_block_text(b) for b in content if isinstance(b, dict))
     return ""
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    # Images show up in the answer ("You said: ...") so tests can see they arrived.
+    if block.get("type") == "image":
+        source = block.get("source") or {}
+        if source.get("type") == "base64":
+            size = len(base64.b64decode(source.get("data", "")))
+            return f" [image {source.get('media_type')} {size} bytes]"
+        return f" [image {source.get('url')}]"
+    return str(block.get("text", ""))
 
 
 def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:

@@ -88,8 +88,8 @@ class WarmKey:
 
 
 def warm_eligible(task: TaskRequest) -> bool:
-    """Chat-mode tasks whose prompt the CLI would not take as a slash command."""
-    return task.mode is Mode.CHAT and not task.prompt.lstrip().startswith("/")
+    """Chat-mode tasks without images whose prompt the CLI would not take as a slash command."""
+    return task.mode is Mode.CHAT and not task.images and not task.prompt.lstrip().startswith("/")
 
 
 def user_line(text: str) -> bytes:
