@@ -27,6 +27,8 @@ from claude_code_api.api.completions import CompletionService
 from claude_code_api.api.deps import resolve_key
 from claude_code_api.api.errors import validation_error
 from claude_code_api.api.middleware import new_request_id
+from claude_code_api.api.output_format import StopScanner
+from claude_code_api.api.routes.chat import prepare_call, shape_result
 from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage
 from claude_code_api.api.state import Services
 from claude_code_api.auth.principal import Principal
@@ -59,31 +61,31 @@ async def _answer(
         raise validation_error(exc) from exc
     await services.limiter.hit(principal.key_id, principal.rate_limit or 10**9)
     project_id = principal.project_for(body.project_id)
-    messages = list(body.messages)
     history: list[dict[str, Any]] = []
     if session_id:
         stored = await services.sessions.get(f"{project_id}:{session_id}") or {}
         history = list(stored.get("messages", []))
-        messages = [ChatMessage.model_validate(m) for m in history] + messages
     rid = new_request_id()
-    call = await service.prepare(
-        request_id=rid,
-        project_id=project_id,
-        key_id=principal.key_id,
-        model=body.model,
-        messages=messages,
-        max_tokens=body.output_limit(),
-        temperature=body.temperature,
-        use_cache=body.cache,
+    call = await prepare_call(
+        service,
+        principal,
+        body,
+        rid,
+        history=[ChatMessage.model_validate(m) for m in history],
     )
+    # stop and response_format behave as on /v1/chat/completions (see api/output_format).
+    scanner = StopScanner(body.stop_sequences())
     final: CompletionResult | None = None
     async with aclosing(service.stream(call)) as items:
         async for item in items:
             if isinstance(item, CompletionResult):
                 final = item
-            else:
-                await ws.send_json({"type": "token", "content": item})
+            elif text := scanner.feed(item):
+                await ws.send_json({"type": "token", "content": text})
     assert final is not None
+    if rest := scanner.finish():
+        await ws.send_json({"type": "token", "content": rest})
+    final = shape_result(final, body)
     if session_id:
         history += [m.model_dump() for m in body.messages]
         history.append({"role": "assistant", "content": final.text})

@@ -90,3 +90,23 @@ def test_websocket_error_handling(ws_client: tuple[TestClient, str]) -> None:
         assert ws.receive_json()["error"]["code"].startswith("cli")
         ws.send_text("not json")
         assert ws.receive_json()["type"] == "error"
+
+
+def test_websocket_honours_stop_like_the_http_api(ws_client: tuple[TestClient, str]) -> None:
+    client, key = ws_client
+    with client.websocket_connect("/v1/stream", headers={"Authorization": f"Bearer {key}"}) as ws:
+        ws.send_json(
+            {
+                "type": "chat",
+                "model": "haiku",
+                "cache": False,
+                "stop": ["a deterministic"],
+                "messages": [{"role": "user", "content": "hi"}],
+            }
+        )
+        tokens = []
+        while (frame := ws.receive_json())["type"] == "token":
+            tokens.append(frame["content"])
+    assert frame["type"] == "done" and frame["finish_reason"] == "stop"
+    text = "".join(tokens)
+    assert text.endswith("This is ") and "deterministic" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -90,11 +91,17 @@ def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
 
 
 async def prepare_call(
-    service: CompletionService, principal: Any, body: ChatCompletionRequest, rid: str
+    service: CompletionService,
+    principal: Any,
+    body: ChatCompletionRequest,
+    rid: str,
+    *,
+    history: Sequence[ChatMessage] = (),
 ) -> CompletionCall:
-    """Authorise the project and build the call."""
+    """Authorise the project and build the call (``history``: earlier turns of a WebSocket
+    session, sent before the body's messages)."""
     project_id = principal.project_for(body.project_id)
-    messages = body.messages
+    messages = [*history, *body.messages]
     fmt = body.response_format
     instruction = fmt and format_instruction(
         fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None
