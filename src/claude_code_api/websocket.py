@@ -29,7 +29,7 @@ from claude_code_api.api.errors import validation_error
 from claude_code_api.api.middleware import new_request_id
 from claude_code_api.api.output_format import StopScanner
 from claude_code_api.api.routes.chat import prepare_call, shape_result
-from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage
+from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage, usage_payload
 from claude_code_api.api.state import Services
 from claude_code_api.auth.principal import Principal
 from claude_code_api.domain import CompletionResult
@@ -90,7 +90,6 @@ async def _answer(
         history += [m.model_dump() for m in body.messages]
         history.append({"role": "assistant", "content": final.text})
         await services.sessions.store(f"{project_id}:{session_id}", {"messages": history})
-    u = final.usage
     await ws.send_json(
         {
             "type": "done",
@@ -98,12 +97,7 @@ async def _answer(
             "cached": final.cached,
             "request_id": rid,
             "finish_reason": final.stop_reason,
-            "usage": {
-                "prompt_tokens": u.prompt_tokens,
-                "completion_tokens": u.output_tokens,
-                "total_tokens": u.total_tokens,
-                "cost_usd": u.cost_usd,
-            },
+            "usage": usage_payload(final.usage),
         }
     )
 

@@ -59,7 +59,7 @@ def test_response_format_and_stop_with_the_real_binary(
     tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
 ) -> None:
     fenced = '```json\n{"city": "Paris", "country": "France"}\n```'
-    fake_upstream.responder = lambda body: Reply(text=fenced)
+    fake_upstream.responder = lambda body: Reply(text=fenced, cache_read_tokens=321)
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     schema = {
         "type": "object",
@@ -77,6 +77,9 @@ def test_response_format_and_stop_with_the_real_binary(
                 "json_schema": {"name": "place", "schema": schema},
             },
         )
+        # Anthropic's prompt-cache reads appear as OpenAI's cached prompt tokens.
+        assert completion.usage is not None and completion.usage.prompt_tokens_details
+        assert completion.usage.prompt_tokens_details.cached_tokens == 321
         # The fence the model put around its JSON is gone: the content parses as is.
         assert json.loads(completion.choices[0].message.content or "") == {
             "city": "Paris",

@@ -35,6 +35,7 @@ class Reply:
     status: int = 200
     error_type: str = ""  # e.g. "overloaded_error", "rate_limit_error", "authentication_error"
     input_tokens: int | None = None  # None: derived from the request size
+    cache_read_tokens: int = 0  # reported as read from the prompt cache
     chunks: int = 4  # content_block_delta events in a streaming answer
 
 
@@ -223,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             else _input_tokens(body),
             "output_tokens": len(tokens),
             "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_read_input_tokens": reply.cache_read_tokens,
         }
         message = {
             "id": f"msg_{uuid.uuid4().hex[:16]}",

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from claude_code_api.domain import Usage
+
 #: OpenAI function calling: refused with its own message (chat mode has no client-side tools).
 FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset(
     {"tools", "tool_choice", "functions", "function_call", "parallel_tool_calls"}
@@ -235,14 +237,39 @@ class Choice(BaseModel):
     logprobs: None = None
 
 
+class PromptTokensDetails(BaseModel):
+    """OpenAI's ``usage.prompt_tokens_details``."""
+
+    cached_tokens: int = Field(0, description="Prompt tokens read from Anthropic's prompt cache.")
+
+
 class CompletionUsage(BaseModel):
     """OpenAI usage plus the cost in USD."""
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
     cost_usd: float
     cached: bool = False
+
+
+def usage_payload(usage: Usage, cached: bool | None = None) -> dict[str, Any]:
+    """The ``usage`` object of responses, stream chunks and WebSocket ``done`` frames.
+
+    ``cached`` is this service's response cache; ``prompt_tokens_details.cached_tokens`` is
+    Anthropic's prompt cache (the CLI's ``cache_read_input_tokens``).
+    """
+    payload: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "cost_usd": usage.cost_usd,
+    }
+    if cached is not None:
+        payload["cached"] = cached
+    return payload
 
 
 class ChatCompletion(BaseModel):

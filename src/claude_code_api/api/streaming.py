@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from claude_code_api.api.output_format import StopScanner
+from claude_code_api.api.schemas import usage_payload
 from claude_code_api.domain import CompletionResult
 from claude_code_api.errors import CCAPIError
 
@@ -100,15 +101,8 @@ async def openai_sse(
         finish = "stop" if scanner.stopped else finish
     yield sse(_chunk(completion_id, created, used, {}, finish))
     if include_usage:
-        u = final.usage
         body = _chunk(completion_id, created, used, {}, None)
         body["choices"] = []
-        body["usage"] = {
-            "prompt_tokens": u.prompt_tokens,
-            "completion_tokens": u.output_tokens,
-            "total_tokens": u.total_tokens,
-            "cost_usd": u.cost_usd,
-            "cached": final.cached,
-        }
+        body["usage"] = usage_payload(final.usage, final.cached)
         yield sse(body)
     yield sse("[DONE]")

@@ -19,6 +19,7 @@ from claude_code_api.api.schemas import (
     ChatCompletionRequest,
     ChatMessage,
     ErrorResponse,
+    usage_payload,
 )
 from claude_code_api.api.streaming import cancel_on_disconnect, openai_sse
 from claude_code_api.domain import CompletionResult
@@ -43,7 +44,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str, Any]:
     """The ``chat.completion`` object for a finished call."""
-    u = result.usage
     return {
         "id": "chatcmpl-" + call.request_id.removeprefix("req_"),
         "object": "chat.completion",
@@ -57,13 +57,7 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
                 "logprobs": None,
             }
         ],
-        "usage": {
-            "prompt_tokens": u.prompt_tokens,
-            "completion_tokens": u.output_tokens,
-            "total_tokens": u.total_tokens,
-            "cost_usd": u.cost_usd,
-            "cached": result.cached,
-        },
+        "usage": usage_payload(result.usage, result.cached),
         "system_fingerprint": None,
     }
 
