@@ -14,7 +14,7 @@ from claude_code_api.api.completions import CompletionService
 from claude_code_api.api.errors import install_error_handlers
 from claude_code_api.api.metrics import Metrics
 from claude_code_api.api.middleware import RequestContextMiddleware
-from claude_code_api.api.routes import admin, batch, chat, meta, usage
+from claude_code_api.api.routes import admin, batch, chat, messages, meta, usage
 from claude_code_api.api.state import Services
 from claude_code_api.auth.ratelimit import RateLimiter
 from claude_code_api.config import Settings
@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     install_error_handlers(app)
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
-    for module in (chat, batch, usage, meta, admin, websocket):
+    for module in (chat, messages, batch, usage, meta, admin, websocket):
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware,

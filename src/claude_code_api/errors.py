@@ -30,6 +30,17 @@ Services raise these; they never raise ``HTTPException``.
 
 from __future__ import annotations
 
+#: Anthropic's error ``type`` by HTTP status (for ``/v1/messages``).
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+
 
 class CCAPIError(Exception):
     """Base of every error the service raises on purpose."""
@@ -44,6 +55,11 @@ class CCAPIError(Exception):
         self.param = param
         if code is not None:
             self.code = code
+
+    def to_anthropic(self) -> dict[str, object]:
+        """The body Anthropic clients expect: ``{"type": "error", "error": {type, message}}``."""
+        kind = _ANTHROPIC_ERROR_TYPES.get(self.status_code, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": self.message}}
 
     def to_openai(self) -> dict[str, object]:
         """The body OpenAI clients expect: ``{"error": {message, type, param, code}}``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 
@@ -131,3 +132,26 @@ def test_images_reach_the_upstream_through_the_real_binary(
     ]
     texts = " ".join(b.get("text", "") for b in content if b.get("type") == "text")
     assert "Compare these two pictures[image][image]" in texts
+
+
+def test_anthropic_sdk_with_the_real_claude_binary(
+    tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
+) -> None:
+    fake_upstream.responder = lambda body: Reply(text="Bonjour!")
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    with ServerThread(create_app(settings)) as server:
+        key = admin_create_key_sync(server.url, "real")
+        client = anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0)
+        message = client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=300,
+            system=[{"type": "text", "text": "Answer in French."}],
+            messages=[{"role": "user", "content": "Say hello"}],
+        )
+        assert message.content[0].text == "Bonjour!"  # type: ignore[union-attr]
+        assert message.stop_reason == "end_turn"
+        assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    sent = fake_upstream.messages[-1]
+    assert "Answer in French." in sent.system_text
+    assert sent.body["max_tokens"] == 300
+    assert "Say hello" in str(sent.body["messages"])

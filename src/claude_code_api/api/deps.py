@@ -50,8 +50,8 @@ async def resolve_key(services: Services, secret: str) -> Principal:
 
 
 async def authenticate(request: Request) -> Principal:
-    """Resolve ``Authorization: Bearer`` to a principal and count the request against its
-    key's rate limit.
+    """Resolve ``Authorization: Bearer`` (or ``x-api-key``) to a principal and count the
+    request against its key's rate limit.
 
     It reads the header itself and takes no sub-dependencies: each dependency FastAPI solves
     costs tens of microseconds on the hottest path (a cache hit). The OpenAPI security scheme
@@ -60,8 +60,12 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
+        # Anthropic's SDK sends the key as ``x-api-key``.
+        scheme, secret = "bearer", request.headers.get("x-api-key", "")
+    if not secret.strip():
         raise AuthenticationError(
-            "Missing API key. Pass it as 'Authorization: Bearer <key>'.", code="missing_api_key"
+            "Missing API key. Pass it as 'Authorization: Bearer <key>' (or 'x-api-key: <key>').",
+            code="missing_api_key",
         )
     services: Services = request.app.state.services
     principal = await resolve_key(services, secret.strip())

@@ -28,12 +28,23 @@ from claude_code_api.errors import (
 log = logging.getLogger("claude_code_api.api")
 
 
-def error_response(exc: CCAPIError, headers: dict[str, str] | None = None) -> JSONResponse:
+#: Routes of the Anthropic-compatible API: their errors use Anthropic's error shape.
+ANTHROPIC_PREFIX = "/v1/messages"
+
+
+def error_response(
+    exc: CCAPIError, headers: dict[str, str] | None = None, *, anthropic: bool = False
+) -> JSONResponse:
     """The JSON response for a domain error, with Retry-After where it applies."""
     out = dict(headers or {})
     if isinstance(exc, RateLimitedError | BusyError):
         out["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-    return JSONResponse(exc.to_openai(), status_code=exc.status_code, headers=out)
+    body = exc.to_anthropic() if anthropic else exc.to_openai()
+    return JSONResponse(body, status_code=exc.status_code, headers=out)
+
+
+def _is_anthropic(request: Request) -> bool:
+    return request.url.path.startswith(ANTHROPIC_PREFIX)
 
 
 def validation_error(exc: RequestValidationError | ValidationError) -> InvalidRequestError:
@@ -91,11 +102,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 type(exc).__name__,
                 exc.code,
             )
-        return error_response(exc, getattr(request.state, "extra_headers", None))
+        return error_response(
+            exc, getattr(request.state, "extra_headers", None), anthropic=_is_anthropic(request)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc))
+        return error_response(validation_error(exc), anthropic=_is_anthropic(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["StopScanner", "cut_at_stop", "format_instruction", "unwrap_json"]
+__all__ = ["StopScanner", "cut_at_stop", "find_stop", "format_instruction", "unwrap_json"]
 
 _FENCED = re.compile(r"\A\s*```[a-zA-Z0-9_-]*[ \t]*\n(?P<body>.*?)\n?```\s*\Z", re.DOTALL)
 
@@ -46,10 +46,16 @@ def unwrap_json(text: str) -> str:
     return match.group("body").strip() if match else text
 
 
+def find_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
+    """Where the earliest stop sequence starts in ``text``, and which one (``None``: none)."""
+    found = [(i, s) for s in stops if s and (i := text.find(s)) >= 0]
+    return min(found) if found else None
+
+
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     """``text`` up to the earliest stop sequence, and whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+    hit = find_stop(text, stops)
+    return (text[: hit[0]], True) if hit is not None else (text, False)
 
 
 class StopScanner:
@@ -64,15 +70,17 @@ class StopScanner:
         self._hold = max((len(s) for s in self.stops), default=1) - 1
         self._pending = ""
         self.stopped = False
+        self.matched: str | None = None  # the stop sequence that ended the stream
 
     def feed(self, delta: str) -> str:
         """The part of ``delta`` (plus held-back text) that can be sent now."""
         if self.stopped:
             return ""
-        text, self.stopped = cut_at_stop(self._pending + delta, self.stops)
-        if self.stopped:
-            self._pending = ""
-            return text
+        text = self._pending + delta
+        hit = find_stop(text, self.stops)
+        if hit is not None:
+            self.stopped, self.matched, self._pending = True, hit[1], ""
+            return text[: hit[0]]
         keep = len(text) - self._hold if self._hold else len(text)
         keep = max(keep, 0)
         self._pending = text[keep:]

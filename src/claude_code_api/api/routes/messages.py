@@ -1,0 +1,84 @@
+"""``POST /v1/messages`` and ``/v1/messages/count_tokens``: Anthropic's Messages API.
+
+Point the official ``anthropic`` SDK at the service (``base_url="http://host:8080"``, the API key
+as ``api_key``: it travels as ``x-api-key``). Errors use Anthropic's error shape.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from claude_code_api.api.anthropic import (
+    CountTokensRequest,
+    MessagesRequest,
+    anthropic_sse,
+    message_body,
+    to_chat_request,
+)
+from claude_code_api.api.conversation import IMAGE_TOKENS, build_conversation
+from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
+from claude_code_api.api.routes.chat import ERRORS, call_headers, prepare_call
+from claude_code_api.api.streaming import cancel_on_disconnect
+from claude_code_api.pricing import CONTEXT_WINDOWS
+from claude_code_api.routing import estimate_tokens
+
+router = APIRouter(tags=["anthropic"])
+
+
+@router.post(
+    "/v1/messages",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "A Messages API `message`, or with `stream: true` Anthropic's "
+            "server-sent events (`message_start` ... `message_stop`).",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        },
+    },
+)
+async def messages(
+    body: MessagesRequest, request: Request, principal: PrincipalDep, service: CompletionsDep
+) -> Response:
+    """Create a message (Anthropic-compatible; `model: auto` routes by task)."""
+    chat = to_chat_request(body)
+    call = await prepare_call(service, principal, chat, request_id(request))
+    message_id = "msg_" + call.request_id.removeprefix("req_")
+    stops = chat.stop_sequences()
+    headers = {**extra_headers(request)}
+    if body.stream:
+        items = service.stream(call)
+        first = await cancel_on_disconnect(request, anext(items))
+        headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+        return StreamingResponse(
+            anthropic_sse(items, first, message_id=message_id, model=call.model, stops=stops),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    result = await service.cached(call)
+    if result is None:
+        result = await cancel_on_disconnect(request, service.complete(call, lookup=False))
+    headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+    return Response(
+        json.dumps(message_body(message_id, call.model, result, stops), separators=(",", ":")),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@router.post("/v1/messages/count_tokens", responses=ERRORS)
+async def count_tokens(body: CountTokensRequest, principal: PrincipalDep) -> dict[str, int]:
+    """Estimate a Messages request's input tokens with the service's one estimator (the
+    same estimate budgets reserve; images count 1,600 tokens each). Nothing runs."""
+    chat = to_chat_request(body)
+    conversation = build_conversation(
+        chat.messages,
+        context_window=max(CONTEXT_WINDOWS.values()),
+        reserve_output=0,
+        estimate=estimate_tokens,
+    )
+    system = conversation.system_prompt
+    tokens = estimate_tokens(conversation.prompt) + (estimate_tokens(system) if system else 0)
+    return {"input_tokens": tokens + IMAGE_TOKENS * len(conversation.images)}

@@ -1,0 +1,125 @@
+"""The official ``anthropic`` SDK, unchanged, against ``/v1/messages`` on the simulated CLI."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import pytest
+
+from tests.api.conftest import ServerThread, admin_create_key_sync
+
+PNG_1X1 = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
+    "QAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.fixture
+def client(live_server: ServerThread) -> anthropic.Anthropic:
+    key = admin_create_key_sync(live_server.url, "anthropic-app")
+    return anthropic.Anthropic(base_url=live_server.url, api_key=key, max_retries=0)
+
+
+def test_messages_create(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=200,
+        system="Be brief.",
+        messages=[{"role": "user", "content": "Hello from the anthropic SDK"}],
+    )
+    assert message.type == "message" and message.role == "assistant"
+    assert message.id.startswith("msg_")
+    text = message.content[0].text  # type: ignore[union-attr]
+    assert "You said: Hello from the anthropic SDK" in text
+    assert message.stop_reason == "end_turn" and message.stop_sequence is None
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    assert "haiku" in message.model
+
+
+def test_messages_stream_and_stop_sequences(client: anthropic.Anthropic) -> None:
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Tell me something"}]}]
+    plain = client.messages.create(model="haiku", max_tokens=200, messages=messages)  # type: ignore[arg-type]
+    full = plain.content[0].text  # type: ignore[union-attr]
+    with client.messages.stream(
+        model="haiku",
+        max_tokens=200,
+        messages=messages,  # type: ignore[arg-type]
+        extra_body={"cache": False},
+    ) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert streamed == full
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+    cut = client.messages.create(
+        model="haiku",
+        max_tokens=200,
+        messages=messages,  # type: ignore[arg-type]
+        stop_sequences=["a deterministic"],
+    )
+    assert cut.content[0].text == full[: full.index("a deterministic")]  # type: ignore[union-attr]
+    assert (cut.stop_reason, cut.stop_sequence) == ("stop_sequence", "a deterministic")
+    with client.messages.stream(
+        model="haiku",
+        max_tokens=200,
+        messages=messages,  # type: ignore[arg-type]
+        stop_sequences=["a deterministic"],
+        extra_body={"cache": False},
+    ) as stream:
+        assert "".join(stream.text_stream) == full[: full.index("a deterministic")]
+        assert stream.get_final_message().stop_reason == "stop_sequence"
+
+
+def test_messages_with_an_image_and_count_tokens(client: anthropic.Anthropic) -> None:
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": PNG_1X1},
+    }
+    content = [{"type": "text", "text": "What is this?"}, image]
+    message = client.messages.create(
+        model="haiku",
+        max_tokens=100,
+        messages=[{"role": "user", "content": content}],  # type: ignore[list-item]
+    )
+    assert "[image image/png 70 bytes]" in message.content[0].text  # type: ignore[union-attr]
+    with_image = client.messages.count_tokens(
+        model="haiku",
+        messages=[{"role": "user", "content": content}],  # type: ignore[list-item]
+    )
+    without = client.messages.count_tokens(
+        model="haiku", messages=[{"role": "user", "content": "What is this?"}]
+    )
+    # An image is budgeted at 1,600 tokens (plus its "[image]" marker in the text).
+    assert 1_600 < with_image.input_tokens - without.input_tokens < 1_610
+
+
+def test_messages_errors_use_anthropic_types(
+    live_server: ServerThread, client: anthropic.Anthropic
+) -> None:
+    bad_key = anthropic.Anthropic(base_url=live_server.url, api_key="nope", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError):
+        bad_key.messages.create(
+            model="haiku", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.messages.create(
+            model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.BadRequestError) as tools:
+        client.messages.create(
+            model="haiku",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            tools=[{"name": "f", "input_schema": {"type": "object"}}],
+        )
+    assert "function calling is not supported" in str(tools.value)
+    # max_tokens is required, as on Anthropic's API.
+    raw = httpx.post(
+        f"{live_server.url}/v1/messages",
+        json={"model": "haiku", "messages": [{"role": "user", "content": "x"}]},
+        headers={"x-api-key": client.api_key},
+    )
+    assert raw.status_code == 400
+    assert raw.json()["type"] == "error"
+    assert raw.json()["error"]["type"] == "invalid_request_error"
+    assert "max_tokens" in raw.json()["error"]["message"]
