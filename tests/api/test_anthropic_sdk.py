@@ -123,3 +123,32 @@ def test_messages_errors_use_anthropic_types(
     assert raw.json()["type"] == "error"
     assert raw.json()["error"]["type"] == "invalid_request_error"
     assert "max_tokens" in raw.json()["error"]["message"]
+
+
+def test_a_failure_mid_stream_is_an_error_event(
+    live_server: ServerThread, client: anthropic.Anthropic
+) -> None:
+    body = {
+        "model": "haiku",
+        "max_tokens": 100,
+        "stream": True,
+        "cache": False,
+        "messages": [{"role": "user", "content": "[[sim:no_result]] answer, then vanish"}],
+    }
+    with httpx.stream(
+        "POST", f"{live_server.url}/v1/messages", json=body, headers={"x-api-key": client.api_key}
+    ) as response:
+        assert response.status_code == 200
+        events = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
+    assert events[0] == "message_start" and "content_block_delta" in events
+    assert events[-1] == "error" and "message_stop" not in events
+    with (
+        pytest.raises(anthropic.APIError),
+        client.messages.stream(
+            model="haiku",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "[[sim:no_result]] once more"}],
+            extra_body={"cache": False},
+        ) as stream,
+    ):
+        "".join(stream.text_stream)
