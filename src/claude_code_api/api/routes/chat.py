@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -116,6 +116,30 @@ async def prepare_call(
     )
 
 
+#: Headers of every server-sent event stream (no proxy buffering).
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def start_stream(
+    request: Request, service: CompletionService, call: CompletionCall
+) -> tuple[AsyncGenerator[str | CompletionResult, None], str | CompletionResult]:
+    """The call's item stream and its first item (errors before any output raise here, so
+    they become a normal HTTP error response); a disconnect meanwhile kills the worker."""
+    items = service.stream(call)
+    return items, await cancel_on_disconnect(request, anext(items))
+
+
+async def answer(
+    request: Request, service: CompletionService, call: CompletionCall
+) -> CompletionResult:
+    """The call's whole answer: a cache hit, or a run that a client disconnect kills."""
+    # A cache hit needs no disconnect watcher: nothing runs that could be killed.
+    result = await service.cached(call)
+    if result is None:
+        result = await cancel_on_disconnect(request, service.complete(call, lookup=False))
+    return result
+
+
 @router.post(
     "/v1/chat/completions",
     response_model=ChatCompletion,
@@ -138,8 +162,7 @@ async def chat_completions(
     call = await prepare_call(service, principal, body, request_id(request))
     headers = {**extra_headers(request)}
     if body.stream:
-        items = service.stream(call)
-        first = await cancel_on_disconnect(request, anext(items))
+        items, first = await start_stream(request, service, call)
         headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
@@ -153,12 +176,9 @@ async def chat_completions(
                 stops=body.stop_sequences(),
             ),
             media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={**headers, **SSE_HEADERS},
         )
-    # A cache hit needs no disconnect watcher: nothing runs that could be killed.
-    result = await service.cached(call)
-    if result is None:
-        result = await cancel_on_disconnect(request, service.complete(call, lookup=False))
+    result = await answer(request, service, call)
     headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
     result = shape_result(result, body)
     return Response(

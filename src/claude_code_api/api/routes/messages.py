@@ -20,8 +20,14 @@ from claude_code_api.api.anthropic import (
 )
 from claude_code_api.api.conversation import IMAGE_TOKENS, build_conversation
 from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
-from claude_code_api.api.routes.chat import ERRORS, call_headers, prepare_call
-from claude_code_api.api.streaming import cancel_on_disconnect
+from claude_code_api.api.routes.chat import (
+    ERRORS,
+    SSE_HEADERS,
+    answer,
+    call_headers,
+    prepare_call,
+    start_stream,
+)
 from claude_code_api.pricing import CONTEXT_WINDOWS
 from claude_code_api.routing import estimate_tokens
 
@@ -49,17 +55,14 @@ async def messages(
     stops = chat.stop_sequences()
     headers = {**extra_headers(request)}
     if body.stream:
-        items = service.stream(call)
-        first = await cancel_on_disconnect(request, anext(items))
+        items, first = await start_stream(request, service, call)
         headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
         return StreamingResponse(
             anthropic_sse(items, first, message_id=message_id, model=call.model, stops=stops),
             media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={**headers, **SSE_HEADERS},
         )
-    result = await service.cached(call)
-    if result is None:
-        result = await cancel_on_disconnect(request, service.complete(call, lookup=False))
+    result = await answer(request, service, call)
     headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
     return Response(
         json.dumps(message_body(message_id, call.model, result, stops), separators=(",", ":")),
