@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -45,6 +46,15 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Block until the worker logs that it consumes the queue (its Python start-up can take
+        seconds on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while b"consuming" not in self.log.read_bytes():
+            assert self.proc.poll() is None, self.log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "worker did not start"
+            time.sleep(0.05)
 
     def runs(self) -> list[tuple[str, str, int]]:
         """(worker name, task id, attempt) of every task this process started."""
@@ -147,6 +157,8 @@ async def test_two_workers_drain_one_queue_without_doing_a_task_twice(
 ) -> None:
     env = {**worker_env, "CLAUDE_CODE_SIM_DELAY": "0.2"}
     workers += [WorkerProcess(env, tmp_path / f"w{n}.log", concurrency=2) for n in range(2)]
+    for worker in workers:  # else the first one up may take every task
+        await asyncio.to_thread(worker.wait_ready)
     prompts = [f"task number {n}" for n in range(12)]
     results = await asyncio.gather(
         *(executor.run(TaskRequest(prompt=p, model="haiku")) for p in prompts)
