@@ -60,7 +60,7 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        # Anthropic's SDK sends the key as ``x-api-key``.
+        # Anthropic's API (and older anthropic SDKs, curl examples) send the key as x-api-key.
         scheme, secret = "bearer", request.headers.get("x-api-key", "")
     if not secret.strip():
         raise AuthenticationError(

@@ -1,7 +1,8 @@
 """``POST /v1/messages`` and ``/v1/messages/count_tokens``: Anthropic's Messages API.
 
 Point the official ``anthropic`` SDK at the service (``base_url="http://host:8080"``, the API key
-as ``api_key``: it travels as ``x-api-key``). Errors use Anthropic's error shape.
+as ``api_key``; it travels as a bearer token or as ``x-api-key``). Errors use Anthropic's error
+shape.
 """
 
 from __future__ import annotations
