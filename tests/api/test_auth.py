@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.conftest import ADMIN_KEY, admin_headers, bearer, chat_body, create_key
+from tests.api.conftest import (
+    ADMIN_KEY,
+    admin_headers,
+    bearer,
+    chat_body,
+    create_key,
+    usage_when,
+)
 
 
 async def test_authentication(client: httpx.AsyncClient) -> None:
@@ -110,3 +117,41 @@ async def test_rate_limiting(client: httpx.AsyncClient) -> None:
     assert response.json()["error"]["code"] == "rate_limit_exceeded"
     other = await create_key(client, "limited", rate_limit=3)
     assert (await client.get("/v1/usage", headers=bearer(other))).status_code == 200
+
+
+async def test_a_key_capped_at_haiku_cannot_spend_more(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/admin/keys",
+        json={"project_id": "interns", "max_tier": "haiku"},
+        headers=admin_headers(),
+    )
+    assert created.status_code == 201 and created.json()["max_tier"] == "haiku"
+    key = created.json()["key"]
+    for model in ("sonnet", "claude-opus-4-1"):
+        refused = await client.post(
+            "/v1/chat/completions", json=chat_body("hi", model=model), headers=bearer(key)
+        )
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "model_not_allowed"
+    analysis = "Analyze the architecture of our billing service and find the bottleneck."
+    routed = await client.post(
+        "/v1/chat/completions", json=chat_body(analysis, model="auto"), headers=bearer(key)
+    )
+    assert routed.status_code == 200 and routed.headers["x-ccapi-routed"] == "haiku"
+    advice = await client.post(
+        "/v1/route", json={"task_description": analysis}, headers=bearer(key)
+    )
+    assert advice.json()["recommended_model"] == "haiku"
+    assert "capped at haiku by the API key (the rules chose sonnet)" in advice.json()["reasoning"]
+    batch = await client.post(
+        "/v1/batch",
+        json={"requests": [{"model": "haiku", "prompt": "a"}, {"model": "opus", "prompt": "b"}]},
+        headers=bearer(key),
+    )
+    assert [r["ok"] for r in batch.json()["results"]] == [True, False]
+    usage = await usage_when(client, key, lambda u: u["requests"] >= 2)
+    assert usage["requests"] == 2  # the auto call and the haiku batch item; refusals cost nothing
+    bad = await client.post(
+        "/admin/keys", json={"project_id": "interns", "max_tier": "gpt"}, headers=admin_headers()
+    )
+    assert bad.status_code == 400

@@ -250,3 +250,14 @@ def test_model_router_seed_module_reexports() -> None:
 
     assert model_router.auto_select_model("hello") == "haiku"
     assert model_router.estimate_tokens is estimate_tokens
+
+
+def test_a_tier_cap_is_applied_last_and_explained(router: Router) -> None:
+    long_doc = "word " * 50_000
+    decision = router.route("Summarise this:\n\n" + long_doc, max_tier="sonnet")
+    assert decision.model == "sonnet"
+    assert decision.signals["capped_from"] == "opus"
+    assert "capped at sonnet by the API key (the rules chose opus)" in decision.reasoning
+    assert router.route("hi", max_tier="sonnet").signals["capped_from"] is None
+    with pytest.raises(InvalidRequestError, match="max_tier"):
+        router.route("hi", max_tier="gpt")

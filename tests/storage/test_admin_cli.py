@@ -94,3 +94,12 @@ def test_usage_export_and_summary(run) -> None:  # type: ignore[no-untyped-def]
     assert code != 0
     code, _, err = run("usage", "acme", "--period", "decade")
     assert code == 1 and "Unknown period" in err
+
+
+def test_keys_create_with_a_tier_cap(run) -> None:  # type: ignore[no-untyped-def]
+    code, _, _ = run("keys", "create", "--project", "acme", "--max-tier", "sonnet")
+    assert code == 0
+    code, out, _ = run("keys", "list", "--project", "acme")
+    assert "max_tier=sonnet" in out
+    code, _, err = run("keys", "create", "--project", "acme", "--max-tier", "gpt")
+    assert code != 0 and "haiku, sonnet, opus" in err

@@ -111,3 +111,16 @@ async def test_last_used_at_flushes_periodically(db: Database, project: str) -> 
     await store.close()  # waits for the scheduled flush
     stored = await store.get(info.key_id)
     assert stored is not None and stored.last_used_at is not None
+
+
+async def test_a_key_can_be_capped_at_a_model_tier(db: Database, project: str) -> None:
+    store = KeyStore(db)
+    info, secret = await store.create(project, name="intern", max_tier="haiku")
+    assert info.max_tier == "haiku" and info.to_dict()["max_tier"] == "haiku"
+    found = await store.authenticate(secret)
+    assert found is not None and found.max_tier == "haiku"
+    _, uncapped = await store.create(project)
+    assert (await store.authenticate(uncapped)).max_tier is None  # type: ignore[union-attr]
+    assert [k.max_tier for k in await store.list(project)] == ["haiku", None]
+    with pytest.raises(ValueError, match="max_tier must be one of"):
+        await store.create(project, max_tier="gpt")

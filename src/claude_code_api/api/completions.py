@@ -100,8 +100,13 @@ class CompletionService:
         temperature: float | None = None,
         use_cache: bool = True,
         mode: str = "chat",
+        max_tier: str | None = None,
     ) -> CompletionCall:
-        """Validate and route a request; nothing is spent yet."""
+        """Validate and route a request; nothing is spent yet.
+
+        ``max_tier`` is the API key's cap: an explicit model above it is a 403, and ``auto``
+        routes no higher.
+        """
         settings = self.s.settings
         if mode == "agent" and not settings.allow_agent_mode:
             raise PermissionDeniedError(
@@ -109,6 +114,13 @@ class CompletionService:
             )
         requested = model.strip()
         tier = tier_for_model(requested)
+        if tier is not None and max_tier is not None and TIERS.index(tier) > TIERS.index(max_tier):
+            raise PermissionDeniedError(
+                f"This API key may use models up to {max_tier}; '{requested[:100]}' is {tier}. "
+                "Use a cheaper model or model 'auto'.",
+                param="model",
+                code="model_not_allowed",
+            )
         output_limit = max_tokens or settings.default_max_tokens
         window = CONTEXT_WINDOWS.get(tier or "sonnet", 200_000)
         conversation = build_conversation(
@@ -123,6 +135,7 @@ class CompletionService:
                 context_size=image_tokens,
                 budget_remaining=remaining,
                 max_tokens=max_tokens,
+                max_tier=max_tier,
             )
             routed = decision.to_dict()
             cli_model = resolve_model(decision.model, settings.tier_models)

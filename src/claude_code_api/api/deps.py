@@ -46,7 +46,9 @@ async def resolve_key(services: Services, secret: str) -> Principal:
     if info is None:
         raise AuthenticationError(_INVALID)
     limit = info.rate_limit or services.settings.default_rate_limit
-    return Principal(key_id=info.key_id, project_id=info.project_id, rate_limit=limit)
+    return Principal(
+        key_id=info.key_id, project_id=info.project_id, rate_limit=limit, max_tier=info.max_tier
+    )
 
 
 async def authenticate(request: Request) -> Principal:

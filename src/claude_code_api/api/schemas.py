@@ -412,6 +412,9 @@ class KeyCreateRequest(BaseModel):
     project_id: str = Field(..., min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     name: str | None = Field(None, max_length=128)
     rate_limit: int | None = Field(None, ge=1, le=1_000_000)
+    max_tier: Literal["haiku", "sonnet", "opus"] | None = Field(
+        None, description="Highest model tier the key may use (null: any)."
+    )
 
 
 class KeyInfo(BaseModel):
@@ -422,6 +425,7 @@ class KeyInfo(BaseModel):
     name: str | None
     prefix: str
     rate_limit: int | None
+    max_tier: str | None = None
     revoked: bool
     created_at: str | None = None
     last_used_at: str | None = None

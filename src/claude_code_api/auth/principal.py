@@ -15,6 +15,7 @@ class Principal:
     project_id: str | None  # None for the admin key: it may act for any project
     rate_limit: int
     is_admin: bool = False
+    max_tier: str | None = None  # highest model tier this key may use (None: any)
 
     def project_for(self, requested: str | None) -> str:
         """The project a request acts on; a project key may only name its own project.

@@ -92,12 +92,16 @@ class Router:
         context_size: int = 0,
         budget_remaining: int | None = None,
         max_tokens: int | None = None,
+        max_tier: str | None = None,
     ) -> RouteDecision:
         """Pick a tier for ``prompt`` plus ``context_size`` extra context tokens.
 
         ``budget_remaining`` is the project's remaining budget in tokens (``None``: unlimited);
-        ``max_tokens`` is the request's output cap (``None``: the rules' expected output).
+        ``max_tokens`` is the request's output cap (``None``: the rules' expected output);
+        ``max_tier`` caps the answer (an API key's limit), applied last.
         """
+        if max_tier is not None and max_tier not in TIERS:
+            raise InvalidRequestError(f"max_tier must be one of {', '.join(TIERS)}")
         if context_size < 0:
             raise InvalidRequestError("context_size must be >= 0", param="context_size")
         if max_tokens is not None and max_tokens < 1:
@@ -135,6 +139,10 @@ class Router:
                         else f", no tier fits so the cheapest ({tier}) is used"
                     )
                 )
+        capped_from = None
+        if max_tier is not None and TIERS.index(tier) > TIERS.index(max_tier):
+            capped_from, tier = tier, max_tier
+            why += f"; capped at {tier} by the API key (the rules chose {capped_from})"
         costs = {
             t: round(self.prices.cost(t, facts.total_tokens, self._output(t, max_tokens)), 8)
             for t in TIERS
@@ -145,6 +153,7 @@ class Router:
             + f"; ~${costs[tier]:.6f} on {tier} vs ~${costs['opus']:.6f} on opus."
         )
         signals = self._signals(facts, context_size, rule, budget_remaining, downgraded_from)
+        signals["capped_from"] = capped_from
         return RouteDecision(
             model=tier, reasoning=reasoning, rule=rule, signals=signals, estimated_cost=costs
         )

@@ -16,6 +16,7 @@ import typer
 
 from claude_code_api.config import Settings, get_settings
 from claude_code_api.errors import CCAPIError
+from claude_code_api.pricing import TIERS
 from claude_code_api.storage.budgets import BudgetManager
 from claude_code_api.storage.db import Database
 from claude_code_api.storage.export import export_usage
@@ -54,11 +55,18 @@ def keys_create(
     rate_limit: int | None = typer.Option(
         None, "--rate-limit", min=1, help="Requests per minute (default: the service default)."
     ),
+    max_tier: str | None = typer.Option(
+        None, "--max-tier", help="Highest model tier the key may use: haiku, sonnet or opus."
+    ),
 ) -> None:
     """Create a key and print it once (it cannot be shown again)."""
+    if max_tier is not None and max_tier not in TIERS:
+        raise typer.BadParameter(f"must be one of {', '.join(TIERS)}", param_hint="--max-tier")
 
     async def job(db: Database, _s: Settings) -> None:
-        info, secret = await KeyStore(db).create(project, name=name, rate_limit=rate_limit)
+        info, secret = await KeyStore(db).create(
+            project, name=name, rate_limit=rate_limit, max_tier=max_tier
+        )
         typer.echo(secret)
         typer.echo(f"key_id={info.key_id} project={info.project_id} (store the key now)", err=True)
 
@@ -82,7 +90,8 @@ def keys_list(
             last = k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "-"
             typer.echo(
                 f"{k.key_id}\t{k.project_id}\t{k.prefix}…\t{k.name or '-'}\t"
-                f"rpm={k.rate_limit or 'default'}\t{state}\tlast_used={last}"
+                f"rpm={k.rate_limit or 'default'}\tmax_tier={k.max_tier or 'any'}\t{state}\t"
+                f"last_used={last}"
             )
 
     _run(job)

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from claude_code_api.errors import NotFoundError
+from claude_code_api.pricing import TIERS
 from claude_code_api.storage.common import Clock, ensure_projects, naive_utc, utc_now
 from claude_code_api.storage.db import Database
 from claude_code_api.storage.tables import api_keys
@@ -49,6 +50,7 @@ class ApiKeyInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked: bool
+    max_tier: str | None = None  # highest model tier the key may use (None: any)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with ISO timestamps."""
@@ -58,6 +60,7 @@ class ApiKeyInfo:
             "name": self.name,
             "prefix": self.prefix,
             "rate_limit": self.rate_limit,
+            "max_tier": self.max_tier,
             "created_at": self.created_at.isoformat() + "Z",
             "last_used_at": self.last_used_at.isoformat() + "Z" if self.last_used_at else None,
             "revoked": self.revoked,
@@ -79,6 +82,7 @@ def _info(row: Any) -> ApiKeyInfo:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked=bool(row.revoked),
+        max_tier=row.max_tier,
     )
 
 
@@ -91,6 +95,7 @@ _COLUMNS = (
     api_keys.c.created_at,
     api_keys.c.last_used_at,
     api_keys.c.revoked,
+    api_keys.c.max_tier,
 )
 
 
@@ -115,9 +120,19 @@ class KeyStore:
         self._flush_task: asyncio.Task[None] | None = None
 
     async def create(
-        self, project_id: str, name: str | None = None, rate_limit: int | None = None
+        self,
+        project_id: str,
+        name: str | None = None,
+        rate_limit: int | None = None,
+        *,
+        max_tier: str | None = None,
     ) -> tuple[ApiKeyInfo, str]:
-        """Make a key for ``project_id`` (created if new); returns its info and the secret."""
+        """Make a key for ``project_id`` (created if new); returns its info and the secret.
+
+        ``max_tier`` (``haiku``/``sonnet``/``opus``) caps the models the key may use.
+        """
+        if max_tier is not None and max_tier not in TIERS:
+            raise ValueError(f"max_tier must be one of {', '.join(TIERS)}, got {max_tier!r}")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         now = naive_utc(self._clock())
         info = ApiKeyInfo(
@@ -129,6 +144,7 @@ class KeyStore:
             created_at=now,
             last_used_at=None,
             revoked=False,
+            max_tier=max_tier,
         )
         async with self.db.write() as conn:
             await ensure_projects(conn, [project_id], now)
@@ -141,6 +157,7 @@ class KeyStore:
                     "project_id": project_id,
                     "name": name,
                     "rate_limit": rate_limit,
+                    "max_tier": max_tier,
                     "created_at": now,
                     "revoked": False,
                 },

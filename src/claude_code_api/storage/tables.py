@@ -117,6 +117,7 @@ api_keys = Table(
     Column("project_id", String(128), ForeignKey("projects.id"), nullable=False),
     Column("name", String(128)),
     Column("rate_limit", Integer),  # requests per minute; NULL: the service default
+    Column("max_tier", String(16)),  # highest model tier the key may use; NULL: any
     Column("created_at", DateTime, nullable=False),
     Column("last_used_at", DateTime),
     Column("revoked", Boolean, nullable=False, default=False),

@@ -22,6 +22,7 @@ def key_dict(info: Any) -> dict[str, Any]:
         "name": info.name,
         "prefix": info.prefix,
         "rate_limit": info.rate_limit,
+        "max_tier": info.max_tier,
         "revoked": info.revoked,
         "created_at": info.created_at.isoformat() if info.created_at else None,
         "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
@@ -32,7 +33,7 @@ def key_dict(info: Any) -> dict[str, Any]:
 async def create_key(body: KeyCreateRequest, _: AdminDep, services: ServicesDep) -> dict[str, Any]:
     """Create an API key for a project; the secret is shown only in this response."""
     info, secret = await services.keys.create(
-        body.project_id, name=body.name, rate_limit=body.rate_limit
+        body.project_id, name=body.name, rate_limit=body.rate_limit, max_tier=body.max_tier
     )
     return {**key_dict(info), "key": secret}
 

@@ -41,6 +41,7 @@ async def _run_item(
             model=item.model,
             messages=messages,
             max_tokens=item.max_tokens,
+            max_tier=principal.max_tier,
         )
         result = await service.complete(call)
     except CCAPIError as exc:

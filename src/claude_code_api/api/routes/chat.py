@@ -113,6 +113,7 @@ async def prepare_call(
         temperature=body.temperature,
         use_cache=body.cache,
         mode=body.mode,
+        max_tier=principal.max_tier,
     )
 
 

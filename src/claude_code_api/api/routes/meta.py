@@ -28,7 +28,10 @@ async def route(
     if remaining is None and principal.project_id is not None:
         remaining = await services.budgets.remaining(principal.project_id)
     decision = services.router.route(
-        body.task_description, context_size=body.context_size, budget_remaining=remaining
+        body.task_description,
+        context_size=body.context_size,
+        budget_remaining=remaining,
+        max_tier=principal.max_tier,
     )
     data = decision.to_dict()
     payload = {
