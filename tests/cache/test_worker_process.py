@@ -171,6 +171,10 @@ async def test_two_workers_drain_one_queue_without_doing_a_task_twice(
     assert len(per_task) == len(prompts)
     assert set(per_task.values()) == {1}  # no task ran twice
     assert len({name for name, _, _ in runs}) == 2  # both workers took work
+    # A worker acks a task just after publishing its result: wait for the last ack.
+    deadline = time.monotonic() + 10
+    while await executor.queue.length() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     assert await executor.queue.length() == 0
     assert [worker.stop() for worker in workers] == [0, 0]  # SIGTERM: clean exit
 
