@@ -20,6 +20,10 @@ from claude_code_api.app import create_app
 from claude_code_api.config import Settings
 
 ADMIN_KEY = "admin-test-secret"
+PNG_1X1 = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
+    "QAAAABJRU5ErkJggg=="
+)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

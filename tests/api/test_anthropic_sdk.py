@@ -6,12 +6,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.api.conftest import ServerThread, admin_create_key_sync
-
-PNG_1X1 = (  # a 1x1 PNG
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
-    "QAAAABJRU5ErkJggg=="
-)
+from tests.api.conftest import PNG_1X1, ServerThread, admin_create_key_sync
 
 
 @pytest.fixture

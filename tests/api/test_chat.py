@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import (
+    PNG_1X1,
     admin_headers,
     bearer,
     chat_body,
@@ -337,12 +338,6 @@ async def test_50_concurrent_requests_against_a_budget_for_10(tmp_path: Path) ->
         usage = await usage_when(client, key, lambda u: u["requests"] >= admitted)
         assert 0 < usage["total_tokens"] <= limit
         assert usage["requests"] == admitted
-
-
-PNG_1X1 = (  # a 1x1 PNG
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
-    "QAAAABJRU5ErkJggg=="
-)
 
 
 def image_part(url: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from claude_code_api.app import create_app
-from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
+from tests.api.conftest import PNG_1X1, ServerThread, admin_create_key_sync, make_settings
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
 from tests.fakes.upstream import FakeAnthropic, Reply
 
@@ -102,10 +102,7 @@ def test_response_format_and_stop_with_the_real_binary(
 def test_images_reach_the_upstream_through_the_real_binary(
     tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
 ) -> None:
-    png = (
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
-        "QAAAABJRU5ErkJggg=="
-    )
+    png = PNG_1X1
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real")

@@ -7,7 +7,7 @@ import asyncio
 import openai
 import pytest
 
-from tests.api.conftest import ServerThread, admin_create_key_sync
+from tests.api.conftest import PNG_1X1, ServerThread, admin_create_key_sync
 
 
 @pytest.fixture
@@ -150,12 +150,6 @@ def test_openai_models_retrieve(live_server: ServerThread, sdk_key: str) -> None
     with pytest.raises(openai.NotFoundError) as info:
         client.models.retrieve("gpt-4o")
     assert info.value.code == "model_not_found"
-
-
-PNG_1X1 = (  # a 1x1 PNG
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAIBpfbj+"
-    "QAAAABJRU5ErkJggg=="
-)
 
 
 def test_openai_vision_message_reaches_the_cli(live_server: ServerThread, sdk_key: str) -> None:
