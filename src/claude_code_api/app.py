@@ -26,8 +26,9 @@ DESCRIPTION = """\
 OpenAI-compatible API over the Claude Code CLI, with per-project budgets, API keys, rate
 limits, model auto-routing, a response cache and a work queue.
 
-Authenticate with `Authorization: Bearer <key>`. Errors use OpenAI's shape:
-`{"error": {"message", "type", "param", "code"}}`.
+Authenticate with `Authorization: Bearer <key>` (or `x-api-key`). Errors use OpenAI's shape,
+`{"error": {"message", "type", "param", "code"}}`, except under `/v1/messages`, which uses
+Anthropic's `{"type": "error", "error": {"type", "message"}}`.
 """
 
 
