@@ -11,11 +11,15 @@ COPY src ./src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # --- 2. Node.js, taken from the official image (no third-party apt repository) -----------------
-FROM node:20-bookworm-slim AS node
+# Node 22: the CLI's newer releases (2.1.33x) refuse older Node (engines ">=22").
+FROM node:22-bookworm-slim AS node
 
 # --- 3. runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm
-ARG CLAUDE_CODE_VERSION=latest
+# Pinned, so a rebuild runs the CLI the service was tested with (its stream-json output and
+# flags change between releases). Move on with --build-arg CLAUDE_CODE_VERSION=x.y.z, then run
+# make test-deploy.
+ARG CLAUDE_CODE_VERSION=2.1.197
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
