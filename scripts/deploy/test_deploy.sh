@@ -154,8 +154,8 @@ ensure_standin() {
   cp -a "$dir"/. "$ctx"/
   [ "$2" != python ] || cp "$HOST_CA" "$ctx/host-ca-certificates.crt"
   [ "$2" != node ] || fetch_node "$ctx"
-  docker build -q --label "ccapi.standin=$want" "${args[@]}" -t "$name" "$ctx" >/dev/null \
-    || { rm -rf "$ctx"; die "stand-in $name did not build"; }
+  docker build --label "ccapi.standin=$want" "${args[@]}" -t "$name" "$ctx" >"$CACHE/standin-$2.log" 2>&1 \
+    || { rm -rf "$ctx"; die "stand-in $name did not build: $(tail -20 "$CACHE/standin-$2.log")"; }
   rm -rf "$ctx"
 }
 
@@ -182,8 +182,9 @@ ensure_engine
 ensure_compose
 ensure_standins
 
-log "docker build -t claude-code-api:latest ."
-docker build -q -t claude-code-api:latest . >/dev/null || die "the project image did not build"
+log "docker build -t claude-code-api:latest . (log: $CACHE/build.log)"
+docker build -t claude-code-api:latest . >"$CACHE/build.log" 2>&1 \
+  || die "the project image did not build: $(tail -20 "$CACHE/build.log")"
 log "image sizes:"
 docker image ls --format '    {{.Repository}}:{{.Tag}}  {{.Size}}' \
   | grep -E 'claude-code-api:latest|python:|node:|redis:|postgres:'
@@ -195,7 +196,8 @@ if [ -n "${ANTHROPIC_API_KEY:-}" ]; then export CCAPI_DEMO=false; else export CC
 export CCAPI_MAX_WORKERS=1
 log "docker compose up -d --wait (demo=$CCAPI_DEMO, API ports $CCAPI_HOST_PORTS)"
 STACK_UP=1
-docker compose up -d --wait --wait-timeout 180 || die "the stack did not become healthy"
+docker compose up -d --wait --wait-timeout 180 >"$CACHE/compose-up.log" 2>&1 \
+  || die "the stack did not become healthy: $(tail -20 "$CACHE/compose-up.log")"
 log "stack healthy; checking end to end"
 python3 "$ROOT/scripts/deploy/e2e_check.py" --ports "$CCAPI_HOST_PORTS" --admin-key "$CCAPI_ADMIN_KEY"
 log "all end-to-end checks passed"
