@@ -343,3 +343,18 @@ def test_serve_refuses_bad_configuration_with_one_clear_line(
     assert result.exit_code == 2
     assert fragment in result.output
     assert "Traceback" not in result.output
+
+
+# --- make test-deploy's stand-ins for the base images ------------------------------------------
+def test_every_base_image_has_a_local_stand_in(compose: dict[str, Any]) -> None:
+    """make test-deploy builds an image of each FROM / image: name when Docker Hub is out of
+    reach; a new base image without a stand-in would break it only there."""
+    standins = ROOT / "scripts" / "deploy" / "standins"
+    bases = {a.split()[0] for ins, a in dockerfile_instructions() if ins == "FROM"}
+    bases |= {s["image"] for s in compose["services"].values() if "build" not in s}
+    for image in bases:
+        repo = image.split(":")[0]
+        assert (standins / repo / "Dockerfile").exists(), f"no stand-in for {image}"
+        assert f"{repo}:*) ensure_standin" in (ROOT / "scripts/deploy/test_deploy.sh").read_text()
+    for entrypoint in standins.glob("*/docker-entrypoint.sh"):
+        assert os.access(entrypoint, os.X_OK), entrypoint
