@@ -55,7 +55,7 @@ WORKDIR /home/ccapi
 VOLUME ["/data", "/home/ccapi/.claude"]
 
 EXPOSE 8080
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=15s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 
 CMD ["claude-code-api", "serve", "--host", "0.0.0.0", "--port", "8080"]

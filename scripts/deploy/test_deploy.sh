@@ -202,7 +202,7 @@ if [ -n "${ANTHROPIC_API_KEY:-}" ]; then export CCAPI_DEMO=false; else export CC
 export CCAPI_MAX_WORKERS=1
 log "docker compose up -d --wait (demo=$CCAPI_DEMO, API ports $CCAPI_HOST_PORTS)"
 STACK_UP=1
-docker compose up -d --wait --wait-timeout 180 >"$CACHE/compose-up.log" 2>&1 \
+docker compose up -d --wait --wait-timeout 300 >"$CACHE/compose-up.log" 2>&1 \
   || die "the stack did not become healthy: $(tail -20 "$CACHE/compose-up.log")"
 log "stack healthy; checking end to end"
 python3 "$ROOT/scripts/deploy/e2e_check.py" --ports "$CCAPI_HOST_PORTS" --admin-key "$CCAPI_ADMIN_KEY"
