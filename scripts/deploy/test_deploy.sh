@@ -180,7 +180,7 @@ ensure_standins() {
   done
 }
 
-# Debian's docker.io has no buildx: use the classic builder without its deprecation banner.
+# Debian's docker.io has no buildx: the classic builder (its deprecation banner goes to the logs).
 docker buildx version >/dev/null 2>&1 || export DOCKER_BUILDKIT=0
 
 # --- 4. build, run, check --------------------------------------------------------------------
