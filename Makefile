@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test test-deploy lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,11 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
 
 test: lint typecheck pytest
+
+# Builds the Docker image and runs docker-compose.yml for real, checked end to end (needs root
+# or sudo the first time: installs docker.io, starts dockerd). See docs/DEPLOYMENT.md.
+test-deploy:
+	scripts/deploy/test_deploy.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/worker_pool.py
