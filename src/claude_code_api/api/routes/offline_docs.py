@@ -25,6 +25,12 @@ from fastapi.staticfiles import StaticFiles
 ASSETS_URL = "/docs-assets"
 #: The directory of ``swagger-ui-bundle.js``, ``swagger-ui.css``, ``redoc.standalone.js``.
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
+#: Nothing but this service: ReDoc's footer logo points at its vendor's CDN, and an offline
+#: page should not try (or hang on) any outside address. Inline script/style are FastAPI's.
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
 
 
 def install(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
@@ -39,7 +45,7 @@ def install(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc")
     @app.get(docs_url, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = _base(request)
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=f"{root}{app.openapi_url}",
             title=f"{app.title} - Swagger UI",
             oauth2_redirect_url=f"{root}{oauth2_redirect}",
@@ -48,6 +54,8 @@ def install(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc")
             swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
             swagger_ui_parameters=app.swagger_ui_parameters,
         )
+        page.headers["Content-Security-Policy"] = CSP
+        return page
 
     @app.get(oauth2_redirect, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
@@ -56,10 +64,12 @@ def install(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc")
     @app.get(redoc_url, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = _base(request)
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=f"{root}{app.openapi_url}",
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
             redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
             with_google_fonts=False,
         )
+        page.headers["Content-Security-Policy"] = CSP
+        return page

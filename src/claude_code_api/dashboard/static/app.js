@@ -23,7 +23,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 const fmtInt = (n) => (n ?? 0).toLocaleString("en-US");
-const fmtUsd = (n) => "$" + (n ?? 0).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: n && n < 1 ? 4 : 2 });
+function fmtUsd(n) {
+  // Cents for real spend; a demo or cache-heavy answer costs fractions of a cent, shown as such.
+  if (!n) return "$0.00";
+  if (n >= 0.01) return "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return n < 1e-6 ? "<$0.000001" : "$" + n.toFixed(6).replace(/0+$/, "");
+}
 const fmtPct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + " %");
 const fmtMs = (n) => (n === null || n === undefined ? "–" : n < 1000 ? n + " ms" : (n / 1000).toFixed(2) + " s");
 const fmtDate = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) : "–");
@@ -162,7 +167,12 @@ function drawBudget(budget) {
   }
   chart("chart-budget", {
     type: "line", data: { labels, datasets },
-    options: { responsive: true, maintainAspectRatio: false, spanGaps: false, plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } }, scales: { y: { beginAtZero: true } } },
+    options: {
+      responsive: true, maintainAspectRatio: false, spanGaps: false,
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+      // Keep the limit readable: a steep projection runs off the top instead of flattening it.
+      scales: { y: { beginAtZero: true, max: limit ? Math.ceil(Math.max(limit * 1.25, last * 1.1)) : undefined } },
+    },
   });
 }
 
@@ -275,7 +285,7 @@ function burnBar(pct) {
   fill.style.width = Math.min(100, pct) + "%";
   const bar = el("div", { class: "burn", title: pct.toFixed(1) + " %" }, fill);
   for (const t of [50, 80, 100]) { const tick = el("div", { class: "tick" }); tick.style.left = t + "%"; bar.append(tick); }
-  return bar;
+  return el("div", { class: "burn-cell" }, bar, el("span", { class: "small", text: pct.toFixed(0) + " %" }));
 }
 
 async function loadBudgets() {
