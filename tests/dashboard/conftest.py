@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,13 @@ import httpx
 import pytest
 
 from claude_code_api.app import create_app
+from tests.api import conftest as api_fixtures
 from tests.api.conftest import ADMIN_KEY, ServerThread, make_settings
 from tests.dashboard.seed import seed
+
+#: The in-process app and client of the API tests, for the JSON route tests here.
+app_client = api_fixtures.app_client
+client = api_fixtures.client
 
 CHROMIUM = os.environ.get("CCAPI_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -28,9 +28,7 @@ def wait_reloaded(page: Any, action: Any) -> None:
     """Run ``action`` and wait until the overview has been redrawn after it."""
     before = page.get_attribute("body", "data-overview-ready")
     action()
-    page.wait_for_function(
-        "before => document.body.dataset.overviewReady !== before", arg=before
-    )
+    page.wait_for_function("before => document.body.dataset.overviewReady !== before", arg=before)
 
 
 def assert_drawn(page: Any, canvas_id: str, shots: Path) -> None:
