@@ -96,7 +96,7 @@ def page(browser: Any) -> Iterator[Any]:
     """A fresh browser context and page (no shared session storage between tests)."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(60_000)  # generous: the machine may be loaded
     yield page
     context.close()
 

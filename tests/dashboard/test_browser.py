@@ -11,8 +11,13 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import ADMIN_KEY
 from tests.dashboard.conftest import Live
+
+#: The first test also starts the server, seeds it and launches chromium: slow on a busy machine.
+pytestmark = pytest.mark.timeout(300)
 
 CHARTS = ("chart-spend", "chart-tokens", "chart-latency", "chart-outcomes")
 

@@ -9,7 +9,7 @@ projects at once.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from claude_code_api.api.deps import AdminDep, PrincipalDep, ServicesDep, extra_headers
 from claude_code_api.api.routes.chat import ERRORS
+from claude_code_api.api.state import Services
 from claude_code_api.auth.principal import Principal
 from claude_code_api.dashboard import STATIC_DIR
 from claude_code_api.storage import THRESHOLDS, insights
@@ -92,7 +93,7 @@ async def overview(
     return JSONResponse(body, headers=extra_headers(request))
 
 
-async def _budget(services: Any, project: str, now: Any) -> dict[str, Any]:
+async def _budget(services: Services, project: str, now: datetime) -> dict[str, Any]:
     status = await services.budgets.status(project)
     limit = status.monthly_limit
     return {
