@@ -157,7 +157,7 @@ function drawBudget(budget) {
   if (limit !== null) {
     const colors = { 50: "#e0a100", 80: "#e8702a", 100: "#d64545" };
     for (const t of budget.thresholds) {
-      datasets.push({ label: t + " %", data: labels.map(() => Math.round((limit * t) / 100)), borderColor: colors[t] || "#888", borderWidth: t === 100 ? 2 : 1, borderDash: t === 100 ? [] : [2, 3], pointRadius: 0 });
+      datasets.push({ label: t + " %", data: labels.map(() => Math.round((limit * t) / 100)), borderColor: colors[t] || "#888", borderWidth: t === 100 ? 2 : 1.5, borderDash: t === 100 ? [] : [6, 4], pointRadius: 0 });
     }
     const pct = limit ? (100 * budget.used_tokens) / limit : 100;
     const fired = budget.alerts.map((a) => a.threshold + " %").join(", ") || "none";
