@@ -156,6 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from local assets (routes/offline_docs.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -163,6 +165,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     for module in (chat, messages, batch, usage, meta, admin, websocket):
         app.include_router(module.router)
+    from claude_code_api.api.routes import dashboard, offline_docs
+
+    dashboard.install(app)
+    offline_docs.install(app)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
