@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from claude_code_api.api.errors import validation_error
 from claude_code_api.api.output_format import StopScanner, find_stop
 from claude_code_api.api.schemas import ChatCompletionRequest
-from claude_code_api.domain import CompletionResult, Usage
+from claude_code_api.domain import CompletionResult, Usage, model_of
 from claude_code_api.errors import CCAPIError
 
 __all__ = [
@@ -194,7 +194,7 @@ async def anthropic_sse(
         "id": message_id,
         "type": "message",
         "role": "assistant",
-        "model": model,
+        "model": model_of(first, model),  # the CLI's resolved model, not the alias asked for
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,

@@ -22,7 +22,7 @@ from typing import Any
 from claude_code_api.api.conversation import IMAGE_TOKENS, Conversation, build_conversation
 from claude_code_api.api.schemas import ChatMessage
 from claude_code_api.api.state import Services
-from claude_code_api.domain import CompletionResult, Mode, TaskRequest, Usage
+from claude_code_api.domain import CompletionResult, Mode, TaskRequest, TextDelta, Usage
 from claude_code_api.errors import (
     CCAPIError,
     CLIOutputError,
@@ -223,7 +223,7 @@ class CompletionService:
         """
         hit = await self.cached(call)
         if hit is not None:
-            yield hit.text
+            yield TextDelta(hit.text, model=hit.model)
             yield hit
             return
         reservation = await self.s.budgets.reserve(call.project_id, call.estimate)
