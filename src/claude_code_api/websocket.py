@@ -1,4 +1,4 @@
-"""``/v1/stream``: chat completions streamed over a WebSocket.
+"""``/v1/stream``: chat completions streamed over a WebSocket (documented in docs/API.md).
 
 Protocol (JSON text frames)::
 
