@@ -22,7 +22,7 @@ from tests.api.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).parent / "claude-code-api"
-KEY_LINE = re.compile(r"API key for project 'demo' \(([^)]*)\): (ccapi_\S+)")
+KEY_LINE = re.compile(r"API key for project 'demo': (ccapi_\S+)\n  \((.*)\)")
 
 
 @pytest.fixture
@@ -144,14 +144,17 @@ def test_serve_demo_reuses_its_key_and_shows_the_real_port(tmp_path: Path) -> No
         try:
             match = KEY_LINE.search(out)
             assert match, out
-            secrets.append(match.group(2))
+            secrets.append(match.group(1))
+            kept = str(tmp_path / "serve.db.demo-key")
+            origin = "a new key" if len(secrets) == 1 else "the same key as before"
+            assert match.group(2).startswith(f"{origin}, kept in {kept}")
             assert f"curl -s http://127.0.0.1:{port}/v1/chat/completions" in out
             assert ":8080" not in out
             url = f"http://127.0.0.1:{port}"
             _wait_healthy(url)
             answer = httpx.post(
                 f"{url}/v1/chat/completions",
-                headers={"Authorization": f"Bearer {match.group(2)}"},
+                headers={"Authorization": f"Bearer {match.group(1)}"},
                 json={"model": "haiku", "messages": [{"role": "user", "content": "hi"}]},
                 timeout=30,
             )

@@ -41,7 +41,7 @@ def serve(
     from pydantic import ValidationError
 
     from claude_code_api.config import Settings
-    from claude_code_api.demo import demo_banner, demo_key, key_hint, local_url
+    from claude_code_api.demo import demo_banner, demo_key, key_hint, local_url, secret_path
     from claude_code_api.routing import RulesFileError, load_rules
 
     if demo:
@@ -70,7 +70,8 @@ def serve(
     url = local_url(host, sock.getsockname()[1])
     if settings.demo:
         secret, minted = asyncio.run(demo_key(settings.database_url))
-        typer.echo(demo_banner(secret, url, minted=minted))
+        path = secret_path(settings.database_url)
+        typer.echo(demo_banner(secret, url, minted=minted, path=path))
     else:
         typer.echo(key_hint(url, _self_command()))
     server = uvicorn.Server(config)

@@ -97,12 +97,18 @@ def local_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def demo_banner(secret: str, url: str, *, minted: bool) -> str:
+def demo_banner(secret: str, url: str, *, minted: bool, path: Path | None = None) -> str:
     """What ``serve --demo`` prints once the port is bound."""
-    origin = "new key, saved for the next start" if minted else "the same key as last time"
+    if path is None:
+        origin = "a new key (in-memory database: a new one every start)"
+    elif minted:
+        origin = f"a new key, kept in {path} for the next starts"
+    else:
+        origin = f"the same key as before, kept in {path}"
     return (
         "\n  Demo mode: simulated Claude CLI, no credentials needed.\n"
-        f"  API key for project '{DEMO_PROJECT}' ({origin}): {secret}\n"
+        f"  API key for project '{DEMO_PROJECT}': {secret}\n"
+        f"  ({origin})\n"
         f"  Try: curl -s {url}/v1/chat/completions "
         f"-H 'Authorization: Bearer {secret}' -H 'Content-Type: application/json' "
         """-d '{"model":"auto","messages":[{"role":"user","content":"hello"}]}'\n"""
