@@ -1,8 +1,11 @@
 # Two entry points for a fresh machine: `make run` and `make test` (see README).
+# `make run PORT=9000 HOST=0.0.0.0` serves elsewhere.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
 
 .PHONY: install run test test-deploy lint typecheck pytest bench clean
 
@@ -15,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/claude-code-api serve --demo --host 127.0.0.1 --port 8080
+	$(BIN)/claude-code-api serve --demo --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -97,21 +97,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         completions = CompletionService(services)
         app.state.services = services
         app.state.completions = completions
-        if settings.demo:
-            await _announce_demo_key(services)
         yield
-
-
-async def _announce_demo_key(services: Services) -> None:
-    _info, secret = await services.keys.create("demo", name="demo (created at startup)")
-    banner = (
-        "\n  Demo mode: simulated Claude CLI, no credentials needed.\n"
-        f"  API key for project 'demo': {secret}\n"
-        "  Try: curl -s localhost:8080/v1/chat/completions "
-        f"-H 'Authorization: Bearer {secret}' -H 'Content-Type: application/json' "
-        """-d '{"model":"auto","messages":[{"role":"user","content":"hello"}]}'\n"""
-    )
-    print(banner, flush=True)  # printed on purpose: the operator asked for a demo key
 
 
 PUBLIC_PATHS = frozenset({"/v1/models", "/v1/models/{model_id}", "/healthz", "/readyz", "/metrics"})

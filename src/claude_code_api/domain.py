@@ -130,6 +130,38 @@ class TaskRequest:
         return cls(**data)
 
 
+class TextDelta(str):
+    """The first text delta of a stream, naming the model that is answering.
+
+    The CLI names its model (the full id an alias resolved to) in its ``system``/``init`` and
+    ``message_start`` events, before any text; this carries it to the surfaces that show a model
+    on every chunk, so they need not wait for the final result. It is a ``str``, so everything
+    that handles "text deltas, then one :class:`CompletionResult`" keeps working unchanged::
+
+        >>> delta = TextDelta("Hello", model="claude-haiku-4-5")
+        >>> delta + " world", delta.model
+        ('Hello world', 'claude-haiku-4-5')
+    """
+
+    model: str
+
+    def __new__(cls, text: str, model: str) -> TextDelta:
+        """A delta of ``text`` from ``model``."""
+        self = super().__new__(cls, text)
+        self.model = model
+        return self
+
+    def __reduce__(self) -> tuple[type[TextDelta], tuple[str, str]]:
+        return (TextDelta, (str(self), self.model))
+
+
+def model_of(item: object, default: str) -> str:
+    """The model an item of a completion stream names (``default`` when it names none)."""
+    if isinstance(item, TextDelta | CompletionResult):
+        return item.model or default
+    return default
+
+
 @dataclass(slots=True)
 class CompletionResult:
     """What a finished CLI call produced."""

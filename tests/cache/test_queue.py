@@ -19,7 +19,7 @@ from claude_code_api.cache import (
     WorkQueue,
 )
 from claude_code_api.config import Settings
-from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import (
     BusyError,
     CLIError,
@@ -155,6 +155,7 @@ async def test_remote_run_and_stream(queue: WorkQueue, pool: WorkerPool) -> None
     assert deltas and all(isinstance(d, str) for d in deltas)
     assert isinstance(final, CompletionResult)
     assert "".join(str(d) for d in deltas) == final.text
+    assert isinstance(deltas[0], TextDelta) and deltas[0].model == final.model  # crossed Redis
 
     with pytest.raises(UpstreamOverloadedError):  # the task's own error crosses the queue
         await executor.run(TaskRequest(prompt="[[sim:error=overloaded]] hi", model="haiku"))

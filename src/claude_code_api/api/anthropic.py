@@ -19,7 +19,7 @@ from claude_code_api import domain
 from claude_code_api.api.errors import anthropic_body, validation_error
 from claude_code_api.api.schemas import ChatCompletionRequest
 from claude_code_api.application.output_format import StopScanner, find_stop
-from claude_code_api.domain import CallOptions, CompletionResult, Usage
+from claude_code_api.domain import CallOptions, CompletionResult, Usage, model_of
 from claude_code_api.errors import CCAPIError
 
 __all__ = [
@@ -203,7 +203,7 @@ async def anthropic_sse(
         "id": message_id,
         "type": "message",
         "role": "assistant",
-        "model": model,
+        "model": model_of(first, model),  # the CLI's resolved model, not the alias asked for
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,

@@ -31,7 +31,15 @@ from claude_code_api.application.conversation import (
 from claude_code_api.application.output_format import format_instruction
 from claude_code_api.application.services import Services
 from claude_code_api.auth.principal import Principal
-from claude_code_api.domain import CallOptions, CompletionResult, Message, Mode, TaskRequest, Usage
+from claude_code_api.domain import (
+    CallOptions,
+    CompletionResult,
+    Message,
+    Mode,
+    TaskRequest,
+    TextDelta,
+    Usage,
+)
 from claude_code_api.errors import CCAPIError, CLIOutputError, PermissionDeniedError
 from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_for_model, tier_of
 from claude_code_api.routing import estimate_tokens
@@ -218,7 +226,7 @@ class CompletionService:
         """
         hit = await self.cached(call)
         if hit is not None:
-            yield hit.text
+            yield TextDelta(hit.text, model=hit.model)
             yield hit
             return
         reservation = await self.s.budgets.reserve(call.project_id, call.estimate)

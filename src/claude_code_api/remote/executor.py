@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from claude_code_api.cache.guard import reraise_if_cancelling
 from claude_code_api.config import Settings
-from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import (
     BusyError,
     TaskCancelledError,
@@ -176,7 +176,8 @@ class DistributedExecutor:
                             )
                     elif kind == "delta" and streaming:
                         sent_text = True
-                        yield str(event.get("text", ""))
+                        text, model = str(event.get("text", "")), event.get("model")
+                        yield TextDelta(text, model=str(model)) if model else text
                     elif kind == "result":
                         finished = True
                         yield CompletionResult.from_dict(event["result"])

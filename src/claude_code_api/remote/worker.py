@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 
 from claude_code_api.cache.guard import reraise_if_cancelling
 from claude_code_api.config import Settings, get_settings
-from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import CLIOutputError, WorkerLostError
 from claude_code_api.remote.queue import Delivery, WorkQueue, error_event
 
@@ -210,7 +210,10 @@ class QueueWorker:
                     if isinstance(item, CompletionResult):
                         final = item
                     else:
-                        await self.queue.publish(task_id, {"type": "delta", "text": item})
+                        event = {"type": "delta", "text": str(item)}
+                        if isinstance(item, TextDelta):  # the first one names the model
+                            event["model"] = item.model
+                        await self.queue.publish(task_id, event)
             finally:
                 aclose = getattr(items, "aclose", None)
                 if aclose is not None:

@@ -11,6 +11,10 @@ The answer is deterministic and proves the prompt arrived byte for byte::
 
     [claude-sim claude-sonnet-4-5] bytes=12 sha256=<hex of stdin>. You said: <first words> ...
 
+When the system prompt carries the service's ``response_format`` instruction the answer is
+JSON instead: ``{"reply": "<that text>"}`` for ``json_object``, an instance of the schema for
+``json_schema`` (see :mod:`claude_code_api.workers.sim_json`).
+
 Tokens: input = (prompt + system prompt characters) // 4 (at least 1); output = the words of
 the answer. ``total_cost_usd`` uses the seed prices; ``modelUsage`` is keyed by the full model
 id. ``CLAUDE_CODE_MAX_OUTPUT_TOKENS=N`` truncates the answer to N words and, like the real CLI,
@@ -71,6 +75,7 @@ import uuid
 from typing import Any
 
 from claude_code_api.pricing import DEFAULT_RATES, tier_of
+from claude_code_api.workers.sim_json import json_answer, requested_format
 
 VERSION = "2.1.0 (Claude Code simulated)"
 #: The full ids the simulated CLI answers with for each tier alias, as the real CLI resolves an
@@ -246,6 +251,8 @@ def run(
         text = "env: " + " ".join(sorted(environ))
     else:
         text = answer_text(prompt_bytes, model)
+        if (wanted := requested_format(args.system_prompt)) is not None:
+            text = json_answer(*wanted, reply=text)  # response_format: see sim_json
     words = text.split(" ")
     limit_env = environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "")
     limit = int(limit_env) if limit_env.isdigit() and int(limit_env) > 0 else None

@@ -16,9 +16,9 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from claude_code_api.api.common import ERRORS
 from claude_code_api.api.deps import AdminDep, PrincipalDep, ServicesDep, extra_headers
-from claude_code_api.api.routes.chat import ERRORS
-from claude_code_api.api.state import Services
+from claude_code_api.application.services import Services
 from claude_code_api.auth.principal import Principal
 from claude_code_api.dashboard import STATIC_DIR
 from claude_code_api.storage import THRESHOLDS, insights
