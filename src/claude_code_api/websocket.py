@@ -63,7 +63,7 @@ async def _answer(
     project_id = principal.project_for(body.project_id)
     history: list[dict[str, Any]] = []
     if session_id:
-        stored = await services.sessions.get(f"{project_id}:{session_id}") or {}
+        stored = await services.sessions.get(session_id, scope=project_id) or {}
         history = list(stored.get("messages", []))
     rid = new_request_id()
     call = await prepare_call(
@@ -89,7 +89,7 @@ async def _answer(
     if session_id:
         history += [m.model_dump() for m in body.messages]
         history.append({"role": "assistant", "content": final.text})
-        await services.sessions.store(f"{project_id}:{session_id}", {"messages": history})
+        await services.sessions.store(session_id, {"messages": history}, scope=project_id)
     await ws.send_json(
         {
             "type": "done",

@@ -18,6 +18,7 @@ from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from claude_code_api.cache.keys import encode_component
 from claude_code_api.errors import RateLimitedError
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,9 @@ class RateLimiter:
     async def hit(self, key_id: str, per_minute: int) -> RateLimitStatus:
         """Count one request; raise :class:`RateLimitedError` (429) when over the limit."""
         item = self._item(per_minute)
-        allowed = await self._limiter.hit(item, key_id)
-        stats = await self._limiter.get_window_stats(item, key_id)
+        ident = encode_component(key_id)  # `limits` joins identifiers with "/"
+        allowed = await self._limiter.hit(item, ident)
+        stats = await self._limiter.get_window_stats(item, ident)
         if not allowed:
             retry_after = max(1.0, stats.reset_time - time.time())
             raise RateLimitedError(

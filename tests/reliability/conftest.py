@@ -1,0 +1,7 @@
+"""Fixtures of the reliability suite: the cache package's backends and spare Redis server."""
+
+from __future__ import annotations
+
+from tests.cache.conftest import SpareRedis, backend, spare_redis
+
+__all__ = ["SpareRedis", "backend", "spare_redis"]
