@@ -26,6 +26,10 @@ CCAPIError                      (500 api_error)
 ```
 
 Services raise these; they never raise ``HTTPException``.
+
+``should_retry`` (None: let the client decide by status) becomes the ``x-should-retry``
+response header that the openai and anthropic SDKs obey before their own status rules: a spent
+budget or a CLI that is not logged in will not get better by sending the request again.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class CCAPIError(Exception):
     status_code: int = 500
     error_type: str = "api_error"
     code: str | None = None
+    #: ``x-should-retry`` header value (None: no header; see the module docstring).
+    should_retry: bool | None = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -130,6 +136,7 @@ class BudgetExceededError(CCAPIError):
     status_code = 429
     error_type = "insufficient_quota"
     code = "insufficient_quota"
+    should_retry = False
 
 
 class BusyError(CCAPIError):
@@ -181,6 +188,7 @@ class CLINotFoundError(CLIError):
     """The configured ``claude`` executable does not exist or is not executable."""
 
     code = "cli_not_found"
+    should_retry = False
 
 
 class CLIExitError(CLIError):
@@ -247,9 +255,11 @@ class UpstreamAuthError(CLIResultError):
     """The CLI is not logged in or its API key was rejected."""
 
     code = "upstream_auth"
+    should_retry = False
 
 
 class CLIBudgetCapError(CLIResultError):
     """``--max-budget-usd`` was reached (agent mode only)."""
 
     code = "cli_budget_cap"
+    should_retry = False

@@ -39,6 +39,8 @@ def error_response(
     out = dict(headers or {})
     if isinstance(exc, RateLimitedError | BusyError):
         out["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if exc.should_retry is not None:
+        out["x-should-retry"] = "true" if exc.should_retry else "false"
     body = exc.to_anthropic() if anthropic else exc.to_openai()
     return JSONResponse(body, status_code=exc.status_code, headers=out)
 
