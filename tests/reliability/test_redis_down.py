@@ -87,7 +87,7 @@ def test_websocket_session_turn_is_answered_while_redis_is_down(
                     "model": "haiku",
                     "session_id": "s1",
                     "messages": [{"role": "user", "content": "hi"}],
-                }  # fmt: skip
+                }
             )
             while (frame := ws.receive_json())["type"] == "token":
                 pass

@@ -262,4 +262,7 @@ def main(concurrency: int | None = None) -> None:
     if not settings.redis_url:
         raise SystemExit("claude-code-api worker needs CCAPI_REDIS_URL (the shared queue).")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    from claude_code_api import log_redaction
+
+    log_redaction.install()
     asyncio.run(serve_worker(settings, concurrency=concurrency))
