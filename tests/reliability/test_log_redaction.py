@@ -7,6 +7,7 @@ header and by an auth frame; then its whole log is scanned for every key and pro
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.api.conftest import ADMIN_KEY, free_port
 
@@ -57,13 +58,11 @@ def debug_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             proc.wait(timeout=30)
 
 
-def _ws_chat(ws: object, text: str) -> dict[str, object]:
-    import json
-
-    ws.send(json.dumps({"type": "chat", "model": "haiku",  # type: ignore[attr-defined]
-                        "messages": [{"role": "user", "content": text}]}))  # fmt: skip
+def _ws_chat(ws: ClientConnection, text: str) -> dict[str, object]:
+    chat = {"type": "chat", "model": "haiku", "messages": [{"role": "user", "content": text}]}
+    ws.send(json.dumps(chat))
     while True:
-        frame = json.loads(ws.recv())  # type: ignore[attr-defined]
+        frame = json.loads(ws.recv())
         if frame["type"] != "token":
             return dict(frame)
 
@@ -87,7 +86,7 @@ def test_debug_logs_hold_no_key_and_no_prompt(debug_server: tuple[str, Path]) ->
             "model": "haiku",
             "max_tokens": 50,
             "messages": [{"role": "user", "content": f"{PROMPT_MARK} two"}],
-        },  # fmt: skip
+        },
         headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
         timeout=60,
     )
@@ -96,8 +95,6 @@ def test_debug_logs_hold_no_key_and_no_prompt(debug_server: tuple[str, Path]) ->
     with connect(ws_url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
         assert _ws_chat(ws, f"{PROMPT_MARK} three")["type"] == "done"
     with connect(ws_url) as ws:
-        import json
-
         ws.send(json.dumps({"type": "auth", "api_key": key}))
         assert _ws_chat(ws, f"{PROMPT_MARK} four")["type"] == "done"
     bad = httpx.get(f"{url}/v1/usage", headers={"Authorization": "Bearer ccapi_wrongwrongwrong"})
