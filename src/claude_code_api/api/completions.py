@@ -26,11 +26,11 @@ from claude_code_api.domain import CompletionResult, Mode, TaskRequest, Usage
 from claude_code_api.errors import (
     CCAPIError,
     CLIOutputError,
-    NotFoundError,
     PermissionDeniedError,
 )
 from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_of
 from claude_code_api.routing import estimate_tokens
+from claude_code_api.validation import parse_model
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +63,10 @@ def _digest(image: dict[str, str]) -> str:
 def tier_for_model(model: str) -> str | None:
     """The tier a requested model name runs on (``None`` for ``auto``).
 
-    Accepted: ``auto``, the tier aliases and full Claude ids naming a tier (``claude-...``);
-    anything else raises a 404 ``model_not_found``.
+    The grammar is :func:`claude_code_api.validation.parse_model`: a malformed name is a 400,
+    a well-formed name that is not a Claude model a 404 ``model_not_found``.
     """
-    name = model.lower()
-    if name == "auto":
-        return None
-    if name in TIERS:
-        return name
-    if name.startswith("claude-") and any(t in name for t in TIERS):
-        return tier_of(name)
-    raise NotFoundError(
-        f"The model '{model[:100]}' does not exist. Use auto, haiku, sonnet, opus or a "
-        "full Claude model id.",
-        param="model",
-        code="model_not_found",
-    )
+    return parse_model(model).tier
 
 
 class CompletionService:
@@ -112,8 +100,8 @@ class CompletionService:
             raise PermissionDeniedError(
                 "Agent mode is disabled on this server (CCAPI_ALLOW_AGENT_MODE).", param="mode"
             )
-        requested = model.strip()
-        tier = tier_for_model(requested)
+        parsed = parse_model(model)
+        requested, tier = parsed.name, parsed.tier
         if tier is not None and max_tier is not None and TIERS.index(tier) > TIERS.index(max_tier):
             raise PermissionDeniedError(
                 f"This API key may use models up to {max_tier}; '{requested[:100]}' is {tier}. "
