@@ -11,7 +11,7 @@ Key map (``P`` is the prefix; ``{x}`` is :func:`encode_component` of ``x``)::
     P:q:{queue}                         the work-queue stream (consumer group "workers")
     P:task:{task_id}:events             per-task result stream (deltas, final result or error)
     P:task:{task_id}:cancel             "the owner gave up on this task" marker
-    P:workers:{worker_id}               a live queue worker's heartbeat (short TTL)
+    P:workers:{queue stream}            live consumers of a queue, scored by heartbeat expiry
 
 Components that come from outside (project ids, session ids, task ids) are never joined with a
 bare separator: project ``acme`` with session ``fin:s1`` and project ``acme:fin`` with session
@@ -70,13 +70,9 @@ class RedisKeys:
         """Marker set when the owner no longer wants the task's result."""
         return f"{self.prefix}:task:{encode_component(task_id)}:cancel"
 
-    def worker_heartbeat(self, worker_id: str) -> str:
-        """A live queue worker's heartbeat key (expires unless refreshed)."""
-        return f"{self.prefix}:workers:{encode_component(worker_id)}"
-
-    def worker_heartbeats(self) -> str:
-        """``SCAN`` pattern matching every worker heartbeat key."""
-        return f"{self.prefix}:workers:*"
+    def workers(self, stream: str) -> str:
+        """Sorted set of the live consumers of the queue stream ``stream``."""
+        return f"{self.prefix}:workers:{encode_component(stream)}"
 
 
 def response_digest(
