@@ -38,6 +38,7 @@ from claude_code_api.errors import (
     TaskTimeoutError,
 )
 from claude_code_api.pricing import PriceTable, resolve_model
+from claude_code_api.workers import orphans
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ class CLIRunner:
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
+        orphans.mark_owner(workdir)
         system_file = Path(workdir) / "system-prompt.txt"
         system_file.write_text(
             task.system_prompt
@@ -248,10 +250,12 @@ class CLIRunner:
                     cwd=workdir,
                     env=env,
                     start_new_session=True,
+                    preexec_fn=orphans.die_with_parent,  # one C call in the child: see orphans
                     limit=limit,
                 )
             except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
                 raise CLINotFoundError(f"Cannot start the Claude CLI: {exc.strerror}") from exc
+            orphans.mark_group(workdir, proc.pid)
             if on_spawn is not None:
                 on_spawn(proc)
             stdin_task = asyncio.create_task(_feed_stdin(proc, stdin_payload(task)))
