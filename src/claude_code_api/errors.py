@@ -238,17 +238,20 @@ class CLIResultError(CLIError):
 
 
 class UpstreamOverloadedError(CLIResultError):
-    """Anthropic answered overloaded (HTTP 529)."""
+    """Anthropic answered overloaded (HTTP 529): 503 with ``Retry-After``."""
 
     status_code = 503
     code = "upstream_overloaded"
+    #: Seconds a client should wait (the CLI does not pass the upstream's own hint on).
+    retry_after: float = 5.0
 
 
 class UpstreamRateLimitError(CLIResultError):
-    """Anthropic rate-limited the CLI (HTTP 429)."""
+    """Anthropic rate-limited the CLI (HTTP 429): 503 with ``Retry-After``."""
 
     status_code = 503
     code = "upstream_rate_limited"
+    retry_after: float = 10.0
 
 
 class UpstreamAuthError(CLIResultError):

@@ -23,6 +23,8 @@ from claude_code_api.errors import (
     CCAPIError,
     InvalidRequestError,
     RateLimitedError,
+    UpstreamOverloadedError,
+    UpstreamRateLimitError,
 )
 
 log = logging.getLogger("claude_code_api.api")
@@ -37,7 +39,9 @@ def error_response(
 ) -> JSONResponse:
     """The JSON response for a domain error, with Retry-After where it applies."""
     out = dict(headers or {})
-    if isinstance(exc, RateLimitedError | BusyError):
+    if isinstance(
+        exc, RateLimitedError | BusyError | UpstreamOverloadedError | UpstreamRateLimitError
+    ):
         out["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if exc.should_retry is not None:
         out["x-should-retry"] = "true" if exc.should_retry else "false"

@@ -91,7 +91,28 @@ def build_env(
     if task.max_tokens is not None:
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(task.max_tokens)
     env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    env.update(retry_bounds(settings, task, env))
     return env
+
+
+def retry_bounds(settings: Settings, task: TaskRequest, env: Mapping[str, str]) -> dict[str, str]:
+    """``CLAUDE_CODE_MAX_RETRIES`` and ``API_TIMEOUT_MS`` that end the CLI's retries in time.
+
+    The CLI retries 429/529/5xx up to 10 times with exponential backoff (0.5 s doubling, up to
+    ~60 s in all), far past a 30 s task timeout, so an overloaded upstream used to end in a
+    504 that the SDKs retried again. Here the retries are at most ``settings.cli_max_retries``
+    (a lower value in the environment wins) and each upstream request may take at most its
+    share of the task timeout, so the CLI reports the upstream error (a 503) before the task
+    times out.
+    """
+    timeout = task.timeout or settings.task_timeout
+    retries = settings.cli_max_retries
+    configured = env.get("CLAUDE_CODE_MAX_RETRIES", "")
+    if configured.isdigit():
+        retries = min(retries, int(configured))
+    backoff = sum(0.5 * 2**attempt * 1.25 for attempt in range(retries))  # with jitter
+    share = max(1.0, (timeout * 0.9 - backoff) / (retries + 1))
+    return {"CLAUDE_CODE_MAX_RETRIES": str(retries), "API_TIMEOUT_MS": str(int(share * 1000))}
 
 
 def model_id(settings: Settings, model: str) -> str:
