@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from claude_code_api.domain import Usage
+from claude_code_api.domain import CallOptions, Image, Message, Mode, OutputFormat, Usage
 
 #: OpenAI function calling: refused with its own message (chat mode has no client-side tools).
 FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset(
@@ -111,6 +111,18 @@ class ChatMessage(BaseModel):
         if isinstance(self.content, str):
             return []
         return [p.image_url.source() for p in self.content if isinstance(p, ImagePart)]
+
+    def to_message(self) -> Message:
+        """The domain message."""
+        if isinstance(self.content, str):
+            return Message.of(self.role, self.content)
+        return Message(
+            self.role,
+            tuple(
+                p.text if isinstance(p, TextPart) else Image(p.image_url.source())
+                for p in self.content
+            ),
+        )
 
 
 class StreamOptions(BaseModel):
@@ -219,6 +231,26 @@ class ChatCompletionRequest(BaseModel):
     def output_limit(self) -> int | None:
         """``max_completion_tokens`` wins over the older ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
+
+    def messages_domain(self) -> list[Message]:
+        """The body's messages as domain messages."""
+        return [m.to_message() for m in self.messages]
+
+    def call_options(self) -> CallOptions:
+        """The body's settings as domain call options."""
+        fmt = self.response_format
+        return CallOptions(
+            model=self.model,
+            project_id=self.project_id,
+            max_tokens=self.output_limit(),
+            temperature=self.temperature,
+            stop=tuple(self.stop_sequences()),
+            output_format=None
+            if fmt is None
+            else OutputFormat(fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None),
+            use_cache=self.cache,
+            mode=Mode(self.mode),
+        )
 
 
 class AssistantMessage(BaseModel):

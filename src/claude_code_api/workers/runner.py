@@ -121,6 +121,11 @@ def model_id(settings: Settings, model: str) -> str:
     return resolve_model(model, settings.tier_models)
 
 
+def system_prompt_of(settings: Settings, task: TaskRequest) -> str:
+    """A chat-mode task's system prompt: its own, else ``CCAPI_DEFAULT_SYSTEM_PROMPT``."""
+    return task.system_prompt if task.system_prompt is not None else settings.default_system_prompt
+
+
 def cli_command(settings: Settings) -> list[str]:
     """The executable part of the argv: the real CLI, or the simulated one in demo mode.
 
@@ -166,9 +171,7 @@ def build_argv(
         if task.max_budget_usd is not None:
             argv += ["--max-budget-usd", f"{task.max_budget_usd:.6f}"]
         return argv
-    system = (
-        task.system_prompt if task.system_prompt is not None else (settings.default_system_prompt)
-    )
+    system = system_prompt_of(settings, task)
     if system_prompt_file is not None:
         argv += ["--tools", "", "--system-prompt-file", str(system_prompt_file)]
     else:
@@ -251,12 +254,7 @@ class CLIRunner:
         workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
         orphans.mark_owner(workdir)
         system_file = Path(workdir) / "system-prompt.txt"
-        system_file.write_text(
-            task.system_prompt
-            if task.system_prompt is not None
-            else self.settings.default_system_prompt,
-            encoding="utf-8",
-        )
+        system_file.write_text(system_prompt_of(self.settings, task), encoding="utf-8")
         argv = build_argv(self.settings, task, system_prompt_file=system_file)
         proc: asyncio.subprocess.Process | None = None
         stdin_task: asyncio.Task[None] | None = None
