@@ -23,9 +23,11 @@ which every surface renders as a 400 in its own error shape.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from claude_code_api.domain import Image, Message
 from claude_code_api.errors import InvalidRequestError, NotFoundError
 
 #: Tiers, cheapest first (the same tuple as ``pricing.TIERS``; kept here so this module stays
@@ -118,6 +120,20 @@ def check_text(value: str, *, field: str, max_length: int | None = None) -> str:
     if max_length is not None and len(value) > max_length:
         raise InvalidRequestError(f"'{field}' is longer than {max_length} characters.", param=field)
     return value
+
+
+def check_messages(messages: Sequence[Message]) -> None:
+    """Every text part and image field of a conversation is valid text (400 naming it).
+
+    Surfaces differ in shape, so the field is named by position: ``messages[2].content``.
+    """
+    for index, message in enumerate(messages):
+        for part in message.parts:
+            if isinstance(part, Image):
+                for key, value in part.source.items():
+                    check_text(value, field=f"messages[{index}].content.{key}")
+            else:
+                check_text(part, field=f"messages[{index}].content")
 
 
 def check_identifier(

@@ -35,7 +35,7 @@ from claude_code_api.domain import CallOptions, CompletionResult, Message, Mode,
 from claude_code_api.errors import CCAPIError, CLIOutputError, PermissionDeniedError
 from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_of
 from claude_code_api.routing import estimate_tokens
-from claude_code_api.validation import parse_model
+from claude_code_api.validation import check_identifier, check_messages, check_text, parse_model
 
 if TYPE_CHECKING:
     from claude_code_api.storage import Reservation
@@ -97,9 +97,12 @@ class CompletionService:
             raise PermissionDeniedError(
                 "Agent mode is disabled on this server (CCAPI_ALLOW_AGENT_MODE).", param="mode"
             )
+        check_identifier(project_id, field="project_id")
+        check_messages(messages)
         fmt = options.output_format
         instruction = fmt and format_instruction(fmt.type, fmt.schema)
         if instruction:
+            check_text(instruction, field="response_format")
             # A system message after the caller's own: build_conversation joins them in order.
             messages = [*messages, Message.of("system", instruction)]
         parsed = parse_model(options.model)  # the strict grammar: 400 / 404 before anything
