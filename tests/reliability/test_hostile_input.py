@@ -233,3 +233,39 @@ async def test_hostile_strings_never_cause_a_5xx_and_every_admitted_call_is_one_
             admitted = 1
     usage = await usage_when(client, key, lambda u: u["requests"] >= before + admitted)
     assert usage["requests"] == before + admitted, (path, field, response.status_code)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(field=st.sampled_from(["model", "content", "session_id", "system"]), value=HOSTILE)
+def test_hostile_strings_over_the_websocket_are_error_frames_never_a_broken_connection(
+    ws_app: tuple[TestClient, str], field: str, value: str
+) -> None:
+    client, key = ws_app
+    before = client.get("/v1/usage", headers=bearer(key)).json()["requests"]
+    messages: list[dict[str, str]] = [
+        {"role": "user", "content": value if field == "content" else "hello"}
+    ]
+    if field == "system":
+        messages.insert(0, {"role": "system", "content": value})
+    chat: dict[str, Any] = {
+        "type": "chat", "model": value if field == "model" else "haiku", "messages": messages,
+    }  # fmt: skip
+    if field == "session_id":
+        chat["session_id"] = value
+    with client.websocket_connect("/v1/stream", headers=bearer(key)) as ws:
+        ws.send_text(json.dumps(chat))  # ASCII JSON: lone surrogates as escapes
+        while (frame := ws.receive_json())["type"] == "token":
+            pass
+        assert frame["type"] in ("done", "error"), frame
+        ws.send_json({"type": "ping"})  # the connection is still usable
+        assert ws.receive_json()["error"]["param"] == "type"
+    admitted = 1 if frame["type"] == "done" else 0
+    for _ in range(200):
+        usage = client.get("/v1/usage", headers=bearer(key)).json()
+        if usage["requests"] >= before + admitted:
+            break
+    assert usage["requests"] == before + admitted
