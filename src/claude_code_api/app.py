@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from claude_code_api import __version__
+from claude_code_api import __version__, log_redaction
 from claude_code_api.api.errors import install_error_handlers
 from claude_code_api.api.middleware import RequestContextMiddleware
 from claude_code_api.api.routes import admin, batch, chat, messages, meta, usage, websocket
@@ -135,6 +136,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app. Settings come from the environment unless given."""
     settings = settings or Settings()
     logging.basicConfig(level=settings.log_level)
+    log_redaction.install()  # no log level prints a key or a prompt (see the module)
+    if settings.admin_key is not None:
+        log_redaction.register_secret(settings.admin_key.get_secret_value())
+    log_redaction.register_secret(os.environ.get("ANTHROPIC_API_KEY"))
     if settings.log_level != "DEBUG":  # migration chatter is noise at startup
         logging.getLogger("alembic").setLevel(logging.WARNING)
     app = FastAPI(

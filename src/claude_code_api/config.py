@@ -34,6 +34,15 @@ class Settings(BaseSettings):
         "max_workers idle CLI processes (~190 MB each). Agent mode always starts a fresh CLI.",
     )
     task_timeout: float = Field(30.0, gt=0, description="Seconds before a CLI call is killed.")
+    cli_max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Upstream retries the CLI may make per call (CLAUDE_CODE_MAX_RETRIES; the "
+        "CLI's own default is 10, ~60 s of backoff). With API_TIMEOUT_MS set from "
+        "task_timeout, the retries end before the task timeout, so an overloaded upstream "
+        "becomes a fast 503 instead of a 504.",
+    )
     queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")
     result_ttl: float = Field(300.0, gt=0, description="Seconds a finished task result is kept.")
     max_output_bytes: int = Field(16 * 1024 * 1024, description="Cap on one CLI call's stdout.")

@@ -30,6 +30,10 @@ CCAPIError                      (500 api_error)
 ```
 
 Services raise these; they never raise ``HTTPException``.
+
+``should_retry`` (None: let the client decide by status) becomes the ``x-should-retry``
+response header that the openai and anthropic SDKs obey before their own status rules: a spent
+budget or a CLI that is not logged in will not get better by sending the request again.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class CCAPIError(Exception):
     status_code: int = 500
     error_type: str = "api_error"
     code: str | None = None
+    #: ``x-should-retry`` header value (None: no header; see the module docstring).
+    should_retry: bool | None = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -116,6 +122,7 @@ class BudgetExceededError(CCAPIError):
     status_code = 429
     error_type = "insufficient_quota"
     code = "insufficient_quota"
+    should_retry = False
 
 
 class BusyError(CCAPIError):
@@ -167,6 +174,7 @@ class CLINotFoundError(CLIError):
     """The configured ``claude`` executable does not exist or is not executable."""
 
     code = "cli_not_found"
+    should_retry = False
 
 
 class CLIExitError(CLIError):
@@ -216,26 +224,31 @@ class CLIResultError(CLIError):
 
 
 class UpstreamOverloadedError(CLIResultError):
-    """Anthropic answered overloaded (HTTP 529)."""
+    """Anthropic answered overloaded (HTTP 529): 503 with ``Retry-After``."""
 
     status_code = 503
     code = "upstream_overloaded"
+    #: Seconds a client should wait (the CLI does not pass the upstream's own hint on).
+    retry_after: float = 5.0
 
 
 class UpstreamRateLimitError(CLIResultError):
-    """Anthropic rate-limited the CLI (HTTP 429)."""
+    """Anthropic rate-limited the CLI (HTTP 429): 503 with ``Retry-After``."""
 
     status_code = 503
     code = "upstream_rate_limited"
+    retry_after: float = 10.0
 
 
 class UpstreamAuthError(CLIResultError):
     """The CLI is not logged in or its API key was rejected."""
 
     code = "upstream_auth"
+    should_retry = False
 
 
 class CLIBudgetCapError(CLIResultError):
     """``--max-budget-usd`` was reached (agent mode only)."""
 
     code = "cli_budget_cap"
+    should_retry = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from claude_code_api.errors import NotFoundError
+from claude_code_api.validation import parse_model
 
 #: Tiers, cheapest first.
 TIERS: tuple[str, ...] = ("haiku", "sonnet", "opus")
@@ -55,22 +55,11 @@ def tier_of(model: str) -> str:
 def tier_for_model(model: str) -> str | None:
     """The tier a requested model name runs on (``None`` for ``auto``).
 
-    Accepted: ``auto``, the tier aliases and full Claude ids naming a tier (``claude-...``);
-    anything else raises a 404 ``model_not_found``.
+    The grammar is :func:`claude_code_api.validation.parse_model`: the tier is read from the
+    id's structure (never by looking for a tier name anywhere in it); a malformed name is a
+    400, a well-formed name that is not a Claude model a 404 ``model_not_found``.
     """
-    name = model.lower()
-    if name == "auto":
-        return None
-    if name in TIERS:
-        return name
-    if name.startswith("claude-") and any(t in name for t in TIERS):
-        return tier_of(name)
-    raise NotFoundError(
-        f"The model '{model[:100]}' does not exist. Use auto, haiku, sonnet, opus or a "
-        "full Claude model id.",
-        param="model",
-        code="model_not_found",
-    )
+    return parse_model(model).tier
 
 
 def resolve_model(model: str, pins: Mapping[str, str] | None = None) -> str:

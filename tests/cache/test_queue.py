@@ -243,18 +243,20 @@ async def test_executor_runs_locally_while_the_pool_has_room(
     assert isinstance(items[-1], CompletionResult)
     assert await queue.length() == 0  # nothing went through the queue
 
-    # occupy the only local worker: the next task goes to the queue
+    # occupy the only local worker: with a queue worker alive, the next task goes to the queue
+    other_pool = WorkerPool(Settings(demo=True, max_workers=1))
+    await other_pool.start()
+    consumer = QueueWorker(queue, other_pool, heartbeat=0.1)
+    running = RunningWorker(consumer)
+    while not await executor.workers_alive():
+        await asyncio.sleep(0.01)
     slow = asyncio.create_task(pool.run(TaskRequest(prompt="[[sim:delay=1]] slow", model="haiku")))
     while pool.stats().busy == 0:
         await asyncio.sleep(0.01)
     assert not executor.local_has_room()
-    remote = asyncio.create_task(executor.run(TaskRequest(prompt="remote", model="haiku")))
-    while await queue.length() == 0:
+    assert "remote" in (await executor.run(TaskRequest(prompt="remote", model="haiku"))).text
+    while consumer.completed == 0:  # the queue worker ran it (it acks just after publishing)
         await asyncio.sleep(0.01)
-    other_pool = WorkerPool(Settings(demo=True, max_workers=1))
-    await other_pool.start()
-    running = RunningWorker(QueueWorker(queue, other_pool, heartbeat=0.1))
-    assert "remote" in (await remote).text
     await slow
     await running.shutdown()
     await other_pool.close(grace=1)

@@ -29,6 +29,8 @@ from claude_code_api.errors import (
     InternalError,
     InvalidRequestError,
     RateLimitedError,
+    UpstreamOverloadedError,
+    UpstreamRateLimitError,
 )
 
 log = logging.getLogger("claude_code_api.api")
@@ -86,8 +88,12 @@ def error_response(
 ) -> JSONResponse:
     """The JSON response for a domain error, with Retry-After where it applies."""
     out = dict(headers or {})
-    if isinstance(exc, RateLimitedError | BusyError):
+    if isinstance(
+        exc, RateLimitedError | BusyError | UpstreamOverloadedError | UpstreamRateLimitError
+    ):
         out["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if exc.should_retry is not None:
+        out["x-should-retry"] = "true" if exc.should_retry else "false"
     return JSONResponse(render(exc, style), status_code=exc.status_code, headers=out)
 
 

@@ -12,9 +12,37 @@ import binascii
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from claude_code_api.domain import CallOptions, Image, Message, Mode, OutputFormat, Usage
+from claude_code_api.errors import InvalidRequestError
+from claude_code_api.validation import check_identifier
+
+
+def _identifier(label: bool = False) -> AfterValidator:
+    """A pydantic validator running :func:`~claude_code_api.validation.check_identifier`."""
+
+    def check(value: str) -> str:
+        try:
+            return check_identifier(value, field="value", label=label)
+        except InvalidRequestError as exc:
+            raise ValueError(exc.message.replace("'value' ", "")) from None
+
+    return AfterValidator(check)
+
+
+#: A project id (letters, digits, ``_ . : -``, at most 128), validated wherever it is accepted.
+ProjectId = Annotated[str, _identifier()]
+#: A human label (key names).
+Label = Annotated[str, _identifier(label=True)]
 
 #: OpenAI function calling: refused with its own message (chat mode has no client-side tools).
 FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset(
@@ -177,7 +205,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field("auto", description="auto | haiku | sonnet | opus | a full Claude model id")
     messages: list[ChatMessage] = Field(..., min_length=1)
-    project_id: str | None = Field(None, max_length=128, description="Defaults to the key's.")
+    project_id: ProjectId | None = Field(None, description="Defaults to the key's.")
     max_tokens: int | None = Field(None, ge=1, le=128_000)
     max_completion_tokens: int | None = Field(None, ge=1, le=128_000)
     temperature: float | None = Field(
@@ -357,7 +385,7 @@ class BatchRequest(BaseModel):
     )
     requests: list[BatchItem] = Field(..., min_length=1)
     parallel: bool = True
-    project_id: str | None = Field(None, max_length=128)
+    project_id: ProjectId | None = None
 
 
 class BatchResultItem(BaseModel):
@@ -441,8 +469,8 @@ class KeyCreateRequest(BaseModel):
     """``POST /admin/keys`` body."""
 
     model_config = ConfigDict(extra="forbid")
-    project_id: str = Field(..., min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-    name: str | None = Field(None, max_length=128)
+    project_id: ProjectId
+    name: Label | None = None
     rate_limit: int | None = Field(None, ge=1, le=1_000_000)
     max_tier: Literal["haiku", "sonnet", "opus"] | None = Field(
         None, description="Highest model tier the key may use (null: any)."
@@ -473,7 +501,10 @@ class BudgetRequest(BaseModel):
     """``PUT /admin/projects/{project_id}/budget`` body."""
 
     model_config = ConfigDict(extra="forbid")
-    monthly_limit: int | None = Field(..., ge=0, description="Tokens per month; null: unlimited")
+    # Strict: JSON false/true or "5" is refused, not read as 0/1/5.
+    monthly_limit: StrictInt | None = Field(
+        ..., ge=0, le=2**62, description="Tokens per month; null: unlimited"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -41,8 +41,9 @@ from claude_code_api.domain import (
     Usage,
 )
 from claude_code_api.errors import CCAPIError, CLIOutputError, PermissionDeniedError
-from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_for_model, tier_of
+from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_of
 from claude_code_api.routing import estimate_tokens
+from claude_code_api.validation import check_identifier, check_messages, check_text, parse_model
 
 if TYPE_CHECKING:
     from claude_code_api.storage import Reservation
@@ -104,13 +105,16 @@ class CompletionService:
             raise PermissionDeniedError(
                 "Agent mode is disabled on this server (CCAPI_ALLOW_AGENT_MODE).", param="mode"
             )
+        check_identifier(project_id, field="project_id")
+        check_messages(messages)
         fmt = options.output_format
         instruction = fmt and format_instruction(fmt.type, fmt.schema)
         if instruction:
+            check_text(instruction, field="response_format")
             # A system message after the caller's own: build_conversation joins them in order.
             messages = [*messages, Message.of("system", instruction)]
-        requested = options.model.strip()
-        tier = tier_for_model(requested)
+        parsed = parse_model(options.model)  # the strict grammar: 400 / 404 before anything
+        requested, tier = parsed.name, parsed.tier
         if tier is not None and max_tier is not None and TIERS.index(tier) > TIERS.index(max_tier):
             raise PermissionDeniedError(
                 f"This API key may use models up to {max_tier}; '{requested[:100]}' is {tier}. "

@@ -38,6 +38,7 @@ from claude_code_api.errors import (
     TaskTimeoutError,
 )
 from claude_code_api.pricing import PriceTable, resolve_model
+from claude_code_api.workers import orphans
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,28 @@ def build_env(
     if task.max_tokens is not None:
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(task.max_tokens)
     env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    env.update(retry_bounds(settings, task, env))
     return env
+
+
+def retry_bounds(settings: Settings, task: TaskRequest, env: Mapping[str, str]) -> dict[str, str]:
+    """``CLAUDE_CODE_MAX_RETRIES`` and ``API_TIMEOUT_MS`` that end the CLI's retries in time.
+
+    The CLI retries 429/529/5xx up to 10 times with exponential backoff (0.5 s doubling, up to
+    ~60 s in all), far past a 30 s task timeout, so an overloaded upstream used to end in a
+    504 that the SDKs retried again. Here the retries are at most ``settings.cli_max_retries``
+    (a lower value in the environment wins) and each upstream request may take at most its
+    share of the task timeout, so the CLI reports the upstream error (a 503) before the task
+    times out.
+    """
+    timeout = task.timeout or settings.task_timeout
+    retries = settings.cli_max_retries
+    configured = env.get("CLAUDE_CODE_MAX_RETRIES", "")
+    if configured.isdigit():
+        retries = min(retries, int(configured))
+    backoff = sum(0.5 * 2**attempt * 1.25 for attempt in range(retries))  # with jitter
+    share = max(1.0, (timeout * 0.9 - backoff) / (retries + 1))
+    return {"CLAUDE_CODE_MAX_RETRIES": str(retries), "API_TIMEOUT_MS": str(int(share * 1000))}
 
 
 def model_id(settings: Settings, model: str) -> str:
@@ -230,6 +252,7 @@ class CLIRunner:
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
+        orphans.mark_owner(workdir)
         system_file = Path(workdir) / "system-prompt.txt"
         system_file.write_text(system_prompt_of(self.settings, task), encoding="utf-8")
         argv = build_argv(self.settings, task, system_prompt_file=system_file)
@@ -246,10 +269,12 @@ class CLIRunner:
                     cwd=workdir,
                     env=env,
                     start_new_session=True,
+                    preexec_fn=orphans.die_with_parent,  # one C call in the child: see orphans
                     limit=limit,
                 )
             except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
                 raise CLINotFoundError(f"Cannot start the Claude CLI: {exc.strerror}") from exc
+            orphans.mark_group(workdir, proc.pid)
             if on_spawn is not None:
                 on_spawn(proc)
             stdin_task = asyncio.create_task(_feed_stdin(proc, stdin_payload(task)))

@@ -44,6 +44,7 @@ from claude_code_api.errors import (
     TaskTimeoutError,
 )
 from claude_code_api.pricing import PriceTable
+from claude_code_api.workers import orphans
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
 from claude_code_api.workers.runner import (
     CLIRunner,
@@ -288,6 +289,7 @@ class WarmRunner:
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix="ccapi-warm-", dir=root)  # mode 0700
+        orphans.mark_owner(workdir)
         system_file = Path(workdir) / "system-prompt.txt"
         system_file.write_text(key.system_prompt, encoding="utf-8")
         argv = build_argv(self.settings, task, system_prompt_file=system_file)
@@ -301,6 +303,7 @@ class WarmRunner:
                 cwd=workdir,
                 env=build_env(self.settings, task, self.base_env),
                 start_new_session=True,
+                preexec_fn=orphans.die_with_parent,  # one C call in the child: see orphans
                 limit=self.settings.max_output_bytes,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
@@ -309,6 +312,7 @@ class WarmRunner:
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
+        orphans.mark_group(workdir, proc.pid)
         self.spawned += 1
         return _Warm(key, proc, workdir, asyncio.create_task(_drain(proc.stderr)))
 

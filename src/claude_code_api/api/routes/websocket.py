@@ -17,6 +17,7 @@ sends the new user message.
 
 from __future__ import annotations
 
+import json
 from contextlib import aclosing
 from typing import Any
 
@@ -32,13 +33,14 @@ from claude_code_api.application.services import Services
 from claude_code_api.auth import Principal, secret_from_frame, secret_from_headers
 from claude_code_api.domain import CompletionResult
 from claude_code_api.errors import CCAPIError, InvalidRequestError
+from claude_code_api.validation import check_identifier
 
 router = APIRouter(tags=["streaming"])
 
 
 async def _authenticate(ws: WebSocket, services: Services) -> Principal:
     """The same credentials as HTTP (bearer or ``x-api-key`` header), or an ``auth`` frame."""
-    secret = secret_from_headers(ws.headers) or secret_from_frame(await ws.receive_json())
+    secret = secret_from_headers(ws.headers) or secret_from_frame(await _receive_json(ws))
     return await services.auth.resolve(secret)
 
 
@@ -47,6 +49,8 @@ async def _answer(
     message: dict[str, Any],
 ) -> None:  # fmt: skip
     session_id = message.pop("session_id", None)
+    if session_id is not None:
+        session_id = check_identifier(session_id, field="session_id")
     message.pop("type", None)
     try:
         body = ChatCompletionRequest.model_validate({**message, "stream": True})
@@ -57,7 +61,7 @@ async def _answer(
     project_id = principal.project_for(options.project_id)
     history: list[dict[str, Any]] = []
     if session_id:
-        stored = await services.sessions.get(f"{project_id}:{session_id}") or {}
+        stored = await services.sessions.get(session_id, scope=project_id) or {}
         history = list(stored.get("messages", []))
     rid = new_request_id()
     messages = [ChatMessage.model_validate(m).to_message() for m in history]
@@ -80,7 +84,7 @@ async def _answer(
     if session_id:
         history += [m.model_dump() for m in body.messages]
         history.append({"role": "assistant", "content": final.text})
-        await services.sessions.store(f"{project_id}:{session_id}", {"messages": history})
+        await services.sessions.store(session_id, {"messages": history}, scope=project_id)
     await ws.send_json(
         {
             "type": "done",
@@ -91,6 +95,20 @@ async def _answer(
             "usage": usage_payload(final.usage),
         }
     )
+
+
+async def _receive_json(ws: WebSocket) -> Any:
+    """The next frame parsed as JSON; ``ValueError`` for a binary or non-JSON frame.
+
+    (Starlette's ``receive_json`` raises ``KeyError`` on a binary frame, an abnormal close.)
+    """
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        raise ValueError("binary frame")
+    return json.loads(text)
 
 
 def _error(exc: CCAPIError) -> dict[str, Any]:
@@ -111,7 +129,7 @@ async def stream(ws: WebSocket) -> None:
             await ws.close(code=4401)
             return
         while True:
-            message = await ws.receive_json()
+            message = await _receive_json(ws)
             if not isinstance(message, dict) or message.get("type") != "chat":
                 err = InvalidRequestError("Expected a message with type 'chat'.", param="type")
                 await ws.send_json(_error(err))
@@ -122,7 +140,7 @@ async def stream(ws: WebSocket) -> None:
                 await ws.send_json(_error(exc))
     except WebSocketDisconnect:
         return
-    except ValueError:  # a frame that is not JSON
-        err = InvalidRequestError("Frames must be JSON text.")
+    except ValueError:  # a binary frame, or a text frame that is not JSON
+        err = InvalidRequestError("Frames must be JSON text frames.")
         await ws.send_json(_error(err))
         await ws.close(code=1003)
