@@ -28,10 +28,28 @@ class Settings(BaseSettings):
     )
     max_workers: int = Field(5, ge=1, le=256, description="Concurrent CLI processes.")
     warm_workers: bool = Field(
-        False,
+        True,
         description="Reuse warm CLI processes for chat tasks (--input-format stream-json, "
-        "/clear between tasks): ~50 ms instead of ~1 s per call, at the cost of up to "
-        "max_workers idle CLI processes (~190 MB each). Agent mode always starts a fresh CLI.",
+        "/clear between tasks): ~30 ms instead of ~0.5-1 s per call. A process serves one "
+        "project and system prompt for its life; model and max_tokens are set per task. "
+        "Agent mode, images and prompts starting with / always start a fresh CLI; false turns "
+        "warm processes off.",
+    )
+    warm_max_processes: int = Field(
+        16, ge=1, le=1024, description="Cap on warm CLI processes (idle and busy, all keys)."
+    )
+    warm_max_memory_mb: int = Field(
+        4096,
+        ge=64,
+        description="Cap on the warm CLI processes' total RSS in MB (~190 MB each): at the cap "
+        "the least recently used idle process is retired, or a task runs cold.",
+    )
+    warm_spares: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Idle warm processes kept ready per busy project/system prompt beyond its "
+        "recent peak of concurrent tasks, started in the background.",
     )
     task_timeout: float = Field(30.0, gt=0, description="Seconds before a CLI call is killed.")
     queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")

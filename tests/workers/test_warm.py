@@ -27,7 +27,7 @@ from tests.workers.conftest import alive, children, make_settings, workdirs
 
 @pytest.fixture
 async def warm(settings: Settings) -> AsyncIterator[WarmRunner]:
-    runner = WarmRunner(settings)
+    runner = WarmRunner(settings, spares=0)  # no background spares: counts stay exact
     yield runner
     await runner.aclose()
 
@@ -63,9 +63,12 @@ async def test_two_tasks_share_one_process_with_a_fresh_conversation(
 
 
 async def test_streaming_deltas_and_pool_default_runner(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, warm_workers=True, max_workers=2)
+    assert Settings().warm_workers  # the default
+    settings = make_settings(tmp_path, max_workers=2, warm_spares=0, warm_workers=True)
     pool = WorkerPool(settings)
     assert isinstance(pool.runner, WarmRunner)
+    assert not isinstance(WorkerPool(make_settings(tmp_path, warm_workers=False)).runner,
+                          WarmRunner)  # fmt: skip
     async with pool:
         items = [i async for i in pool.stream(TaskRequest(prompt="stream me", model="haiku"))]
         again = await pool.run(TaskRequest(prompt="stream me", model="haiku"))
@@ -81,13 +84,12 @@ async def test_streaming_deltas_and_pool_default_runner(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "other",
     [
-        TaskRequest(prompt="q", model="sonnet"),
         TaskRequest(prompt="q", model="haiku", system_prompt="Answer in French."),
-        TaskRequest(prompt="q", model="haiku", max_tokens=500),
+        TaskRequest(prompt="q", model="haiku", project_id="another-project"),
     ],
-    ids=["model", "system_prompt", "max_tokens"],
+    ids=["system_prompt", "project"],
 )
-async def test_differently_configured_tasks_do_not_share(
+async def test_other_projects_and_system_prompts_do_not_share(
     warm: WarmRunner, other: TaskRequest
 ) -> None:
     pids: list[int] = []
@@ -100,10 +102,40 @@ async def test_differently_configured_tasks_do_not_share(
     assert warm.spawned == 2 and warm.reused == 1
 
 
+async def test_model_and_max_tokens_are_set_per_task_on_one_process(
+    warm: WarmRunner, settings: Settings
+) -> None:
+    pids: list[int] = []
+    tasks = [
+        TaskRequest(prompt="one", model="haiku"),
+        TaskRequest(prompt="two", model="sonnet", max_tokens=500),
+        TaskRequest(prompt="three", model="haiku"),
+        TaskRequest(prompt="four", model="sonnet", max_tokens=5),  # truncated: retired after
+    ]
+    results = [await run(warm, task, pids) for task in tasks]
+    assert len(set(pids)) == 1 and warm.spawned == 1 and warm.switches == 3
+    for task, result in zip(tasks, results, strict=True):
+        cold = await CLIRunner(settings).run(task)
+        assert (result.text, result.model, result.stop_reason) == (
+            cold.text,
+            cold.model,
+            cold.stop_reason,
+        )
+        # The /model switch left nothing behind: same tokens and cost as a cold run.
+        assert result.usage.cost_usd == pytest.approx(cold.usage.cost_usd)
+        result.usage.cost_usd = cold.usage.cost_usd
+        assert result.usage == cold.usage
+    assert results[3].stop_reason == "length" and results[3].usage.output_tokens == 5
+    assert warm.stats()["hit_ratio"] == 0.75 and warm.stats()["misses"] == 1
+    assert warm.idle_pids() == []
+
+
 def test_warm_key_and_eligibility(settings: Settings) -> None:
-    key = WarmKey.of(settings, TaskRequest(prompt="x", model="haiku"))
-    assert key.model == "haiku"  # the CLI resolves the alias (unless CCAPI_TIER_MODELS pins it)
+    key = WarmKey.of(settings, TaskRequest(prompt="x", model="haiku", project_id="p1"))
+    assert key.project_id == "p1" and not key.bare
     assert key.system_prompt == settings.default_system_prompt
+    assert key == WarmKey.of(settings, TaskRequest(prompt="y", model="opus", max_tokens=9,
+                                                   project_id="p1"))  # fmt: skip
     assert warm_eligible(TaskRequest(prompt="hi"))
     assert not warm_eligible(TaskRequest(prompt=" /cost"))  # would be a slash command
     assert not warm_eligible(TaskRequest(prompt="hi", mode=Mode.AGENT))
@@ -136,7 +168,7 @@ async def test_a_failed_task_retires_its_process(
     tmp_path: Path, marker: str, error: type[Exception]
 ) -> None:
     settings = make_settings(tmp_path, max_output_bytes=20_000)
-    runner = WarmRunner(settings)
+    runner = WarmRunner(settings, spares=0)
     pids: list[int] = []
     await run(runner, TaskRequest(prompt="warm up", model="haiku"), pids)
     with pytest.raises(error):
@@ -192,18 +224,22 @@ async def test_pool_kill_retires_a_warm_process(tmp_path: Path) -> None:
 
 
 async def test_idle_processes_are_capped_and_expire(tmp_path: Path) -> None:
-    runner = WarmRunner(make_settings(tmp_path), max_idle=1)
+    runner = WarmRunner(make_settings(tmp_path), max_processes=1, spares=0)
     pids: list[int] = []
     await run(runner, TaskRequest(prompt="a", model="haiku"), pids)
-    await run(runner, TaskRequest(prompt="b", model="sonnet"), pids)
-    assert runner.idle_pids() == [pids[1]] and not alive(pids[0])  # the oldest went
+    await run(runner, TaskRequest(prompt="b", model="haiku", project_id="p2"), pids)
+    assert runner.idle_pids() == [pids[1]]
+    while alive(pids[0]):  # the least recently used one is retired in the background
+        await asyncio.sleep(0.01)
     runner.idle_ttl = 0.0
     await asyncio.sleep(0.01)
-    await run(runner, TaskRequest(prompt="c", model="sonnet"), pids)
-    assert pids[2] != pids[1] and not alive(pids[1])  # expired, replaced
+    await run(runner, TaskRequest(prompt="c", model="haiku", project_id="p2"), pids)
+    assert pids[2] != pids[1]  # expired, replaced
+    while alive(pids[1]):
+        await asyncio.sleep(0.01)
     await runner.aclose()
     assert runner.idle_pids() == [] and not alive(pids[2])
-    await run(runner, TaskRequest(prompt="d", model="sonnet"), pids)  # closed: runs cold
+    await run(runner, TaskRequest(prompt="d", model="haiku", project_id="p2"), pids)  # cold
     assert runner.spawned == 3 and children() == []
 
 
@@ -233,7 +269,7 @@ async def test_real_binary_answers_two_tasks_warm(
     tmp_path: Path, claude_bin: str, fake_upstream: FakeAnthropic, real_cli_env: dict[str, str]
 ) -> None:
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
-    runner = WarmRunner(settings)
+    runner = WarmRunner(settings, spares=0)
     pids: list[int] = []
     task = TaskRequest(prompt="first ALPHA", model="haiku", system_prompt="Be brief. SYS1")
     first = await run(runner, task, pids)

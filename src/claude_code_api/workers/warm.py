@@ -1,23 +1,39 @@
-"""Warm CLI processes: one ``claude`` process answers many chat tasks (``CCAPI_WARM_WORKERS``).
+"""Warm CLI processes: one ``claude`` process answers many chat tasks (on by default).
 
 A cold ``claude -p`` start costs ~1.2 CPU-seconds. Started with ``--input-format stream-json``
 the CLI answers one user message per stdin JSON line, prints one ``result`` event per message
 and keeps running; the user message ``/clear`` empties its conversation without a model call.
-Verified on the real CLI 2.1.197 against the fake upstream (DEVELOPERS.md): ~40 ms per warm
-message instead of ~1 s, the request after ``/clear`` carries a single user message, the system
-prompt, ``--tools ""`` and ``CLAUDE_CODE_MAX_OUTPUT_TOKENS`` stay as set at start.
+Verified on the real CLI 2.1.197 against the fake upstream (DEVELOPERS.md): ~30 ms per warm
+message instead of ~0.5-1 s.
 
-:class:`WarmRunner` keeps idle processes keyed by everything fixed per process
-(:class:`WarmKey`: model id, system prompt, ``max_tokens``, ``--bare``), runs one task at a time
-per process and sends ``/clear`` after each task before the process may serve another one. Any
-error, timeout, cancellation, truncation or failed ``/clear`` retires the process (its group is
-killed and reaped, its working directory removed). Agent mode and prompts that start with
-``/`` (the CLI would run them as slash commands, e.g. ``/cost`` shows the process's cumulative
-cost) always run cold, through :class:`~claude_code_api.workers.runner.CLIRunner`.
+What a process is bound to for its whole life (:class:`WarmKey`): the **project**, the system
+prompt (the CLI reads ``--system-prompt-file`` once; neither ``initialize`` nor
+``apply_flag_settings`` can change it later) and ``--bare``. A process never serves another
+project, so no state of one project's task can reach another's. What is set per task, on the
+CLI's stream-json control channel (the Agent SDK's), without a model call:
+
+- ``max_tokens``: ``apply_flag_settings {"env": {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "N"}}``; the
+  next upstream request carries exactly ``max_tokens: N`` (``""`` restores the CLI's default),
+  and it adds nothing to the conversation;
+- the model: ``set_model``. It leaves a "/model" local-command message in the conversation, so a
+  switch is followed by one more ``/clear`` (the request after it has a single user message).
+
+After each task the runner sends ``/clear`` before the process may serve another task. Any
+error, timeout, cancellation, truncation or failed ``/clear``/control request retires the
+process (its group is killed and reaped, its working directory removed). Agent mode, images and
+prompts that start with ``/`` (the CLI would run them as slash commands) always run cold.
+
+Capacity: at most ``warm_max_processes`` warm processes and ``warm_max_memory_mb`` of their
+RSS (~190 MB each). Each busy key keeps ``warm_spares`` idle processes beyond its recent peak
+of concurrent tasks, started in the background one at a time (a cold start is ~1 CPU-second on
+a shared machine); when a task needs a process and the caps are reached, the least recently
+used idle process (of any key) is retired; if every process is busy the task runs cold.
 
 Two CLI facts shape the code: ``total_cost_usd`` in a ``result`` is cumulative over the
 process's life (the runner reports the difference per task), and the CLI prefixes the first
-message after ``/clear`` with a short "local command caveat" (~80 input tokens more than cold).
+message after ``/clear`` with a "local command caveat" (4 text blocks, ~460 characters, about
+100 input tokens more than cold). Those tokens are billed upstream, so they stay in the task's
+usage and cost; :meth:`WarmRunner.stats` counts them.
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,27 +78,28 @@ from claude_code_api.workers.runner import (
 
 log = logging.getLogger(__name__)
 
-CLEAR_TIMEOUT = 5.0  # seconds the CLI gets to answer /clear before the process is retired
-IDLE_TTL = 300.0  # seconds an idle warm process is kept
+CLEAR_TIMEOUT = 5.0  # seconds the CLI gets to answer /clear or a control request
+START_TIMEOUT = 60.0  # seconds a new process gets to answer its initialize handshake
+IDLE_TTL = 300.0  # seconds an idle warm process (and a key's demand) is kept
+RSS_ESTIMATE_MB = 190.0  # a warm claude 2.1.197 process, used until one has been measured
+MAX_TOKENS_ENV = "CLAUDE_CODE_MAX_OUTPUT_TOKENS"
 
 
 @dataclass(frozen=True, slots=True)
 class WarmKey:
     """Everything fixed for a CLI process's life: tasks share a process only if equal."""
 
-    model: str
+    project_id: str
     system_prompt: str
-    max_tokens: int | None
     bare: bool
 
     @classmethod
     def of(cls, settings: Settings, task: TaskRequest) -> WarmKey:
-        """The key of the process that may run ``task``."""
+        """The key of the processes that may run ``task``."""
         system = task.system_prompt
         return cls(
-            model=model_id(settings, task.model),
+            project_id=task.project_id,
             system_prompt=system if system is not None else settings.default_system_prompt,
-            max_tokens=task.max_tokens,
             bare=settings.bare,
         )
 
@@ -98,6 +115,12 @@ def user_line(text: str) -> bytes:
     return (json.dumps(message) + "\n").encode()
 
 
+def control_line(request_id: str, request: dict[str, Any]) -> bytes:
+    """One control request (the Agent SDK's stream-json control channel)."""
+    line = {"type": "control_request", "request_id": request_id, "request": request}
+    return (json.dumps(line) + "\n").encode()
+
+
 class _StaleProcessError(Exception):
     """A reused process ended before printing anything for its task: safe to retry."""
 
@@ -108,16 +131,32 @@ class _Warm:
     proc: asyncio.subprocess.Process
     workdir: str
     stderr: asyncio.Task[bytes]
+    model: str  # the --model / set_model value now in effect
+    max_tokens: int | None  # CLAUDE_CODE_MAX_OUTPUT_TOKENS now in effect
     cost_seen: float = 0.0  # the CLI's cumulative total_cost_usd so far
     idle_since: float = 0.0
     tasks: int = 0
+    rss_mb: float = 0.0
+
+
+@dataclass(slots=True)
+class _Demand:
+    """Recent use of one key: what the background refill aims for."""
+
+    template: TaskRequest  # model / max_tokens of the key's latest task, for spares
+    busy: int = 0
+    peak: int = 0  # most tasks of this key running at once since it was last idle for long
+    last_used: float = 0.0
+    starting: int = 0  # spares being started in the background
+    ready: list[asyncio.Future[_Warm | None]] = field(default_factory=list)
 
 
 class WarmRunner:
     """Runs chat tasks on reused CLI processes, the rest cold. Satisfies :class:`Runner`.
 
-    ``max_idle`` (default ``settings.max_workers``) caps the idle processes kept; ``idle_ttl``
-    their idle age. Call :meth:`aclose` at shutdown (``WorkerPool.close`` does).
+    ``max_processes`` / ``max_memory_mb`` / ``spares`` default to the ``warm_*`` settings;
+    ``idle_ttl`` is the idle age after which a process is retired. Call :meth:`aclose` at
+    shutdown (``WorkerPool.close`` does).
     """
 
     def __init__(
@@ -127,31 +166,76 @@ class WarmRunner:
         prices: PriceTable | None = None,
         base_env: Mapping[str, str] | None = None,
         cold: Runner | None = None,
-        max_idle: int | None = None,
+        max_processes: int | None = None,
+        max_memory_mb: float | None = None,
+        spares: int | None = None,
         idle_ttl: float = IDLE_TTL,
     ) -> None:
         self.settings = settings
         self.prices = prices or PriceTable(settings.pricing)
         self.base_env = base_env
         self.cold: Runner = cold or CLIRunner(settings, prices=self.prices, base_env=base_env)
-        self.max_idle = settings.max_workers if max_idle is None else max_idle
+        self.max_processes = max_processes or settings.warm_max_processes
+        self.max_memory_mb = max_memory_mb or settings.warm_max_memory_mb
+        self.spares = settings.warm_spares if spares is None else spares
         self.idle_ttl = idle_ttl
         self.spawned = 0  # warm processes started
         self.reused = 0  # tasks served by an already-running process
+        self.hits = 0  # warm-eligible tasks that found a ready process
+        self.misses = 0  # warm-eligible tasks that waited for a process to start
+        self.cold_runs = 0  # tasks run cold (not eligible, closed, or no capacity)
+        self.switches = 0  # model switches (set_model + /clear) on a reused process
+        self.caveat_chars = 0  # characters of /clear caveat sent upstream (measured per task)
         self._idle: list[_Warm] = []
+        self._busy: set[_Warm] = set()
+        self._demand: dict[WarmKey, _Demand] = {}
+        self._starting = 0  # processes being started (foreground and background)
+        self._refill_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
+    # --- introspection ----------------------------------------------------------------------
     def idle_pids(self) -> list[int]:
         """Pids of the idle warm processes, oldest first."""
         return [w.proc.pid for w in self._idle]
 
+    def process_count(self) -> int:
+        """Warm processes alive or being started (idle, busy and starting)."""
+        return len(self._idle) + len(self._busy) + self._starting
+
+    def stats(self) -> dict[str, float]:
+        """Counters and gauges for ``/metrics`` (``hit_ratio`` over warm-eligible tasks)."""
+        eligible = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "cold_runs": self.cold_runs,
+            "hit_ratio": self.hits / eligible if eligible else 0.0,
+            "spawned": self.spawned,
+            "switches": self.switches,
+            "processes": self.process_count(),
+            "idle": len(self._idle),
+            "busy": len(self._busy),
+            "starting": self._starting,
+            "rss_mb": round(sum(w.rss_mb for w in [*self._idle, *self._busy]), 1),
+            "max_processes": self.max_processes,
+            "max_memory_mb": self.max_memory_mb,
+        }
+
     async def aclose(self) -> None:
         """Retire every idle process; busy ones are retired when their task ends."""
         self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(BaseException):
+                await task
         idle, self._idle = self._idle, []
         for worker in idle:
             await _uncancellable(self._retire(worker))
 
+    # --- running a task ---------------------------------------------------------------------
     async def stream(
         self, task: TaskRequest, *, timeout: float | None = None, on_spawn: SpawnHook | None = None
     ) -> AsyncGenerator[str | CompletionResult, None]:
@@ -160,7 +244,21 @@ class WarmRunner:
         Raises:
             CLINotFoundError, CLIExitError, CLIOutputError, CLIResultError, TaskTimeoutError.
         """
-        if self._closed or not warm_eligible(task):
+        worker: _Warm | None = None
+        reused = False
+        if not self._closed and warm_eligible(task):
+            key = WarmKey.of(self.settings, task)
+            self._note_demand(key, task)
+            self._ensure_reaper()
+            try:
+                worker, reused = await self._acquire(key, task)
+            except BaseException:
+                self._demand[key].busy -= 1
+                raise
+            if worker is None:
+                self._demand[key].busy -= 1
+        if worker is None:
+            self.cold_runs += 1
             async with contextlib.aclosing(
                 self.cold.stream(task, timeout=timeout, on_spawn=on_spawn)
             ) as items:
@@ -170,28 +268,112 @@ class WarmRunner:
         loop = asyncio.get_running_loop()
         seconds = timeout or task.timeout or self.settings.task_timeout
         deadline = loop.time() + seconds
-        await self._evict_expired()
-        key = WarmKey.of(self.settings, task)
-        worker = await self._checkout(key)
-        if worker is not None:
-            self.reused += 1
-            try:
-                async with contextlib.aclosing(
-                    self._serve(worker, task, deadline, seconds, on_spawn, reused=True)
-                ) as items:
-                    async for item in items:
-                        yield item
-                return
-            except _StaleProcessError:  # died while idle, before printing anything: start afresh
-                log.info(
-                    "warm claude pid %d had died while idle; starting a new one", worker.proc.pid
-                )
-        worker = await self._spawn(key, task)
-        async with contextlib.aclosing(
-            self._serve(worker, task, deadline, seconds, on_spawn, reused=False)
-        ) as items:
-            async for item in items:
-                yield item
+        try:
+            if reused:
+                try:
+                    async with contextlib.aclosing(
+                        self._serve(worker, task, deadline, seconds, on_spawn, reused=True)
+                    ) as items:
+                        async for item in items:
+                            yield item
+                    return
+                except _StaleProcessError:  # died while idle, before printing anything
+                    log.info("warm claude pid %d had died while idle; starting a new one",
+                             worker.proc.pid)  # fmt: skip
+                worker = await self._start(key, task)
+                self._busy.add(worker)
+            async with contextlib.aclosing(
+                self._serve(worker, task, deadline, seconds, on_spawn, reused=False)
+            ) as items:
+                async for item in items:
+                    yield item
+        finally:
+            if (current := self._demand.get(key)) is not None:
+                current.busy -= 1
+                current.last_used = time.monotonic()
+
+    def _note_demand(self, key: WarmKey, task: TaskRequest) -> _Demand:
+        now = time.monotonic()
+        demand = self._demand.get(key)
+        if demand is None or now - demand.last_used > self.idle_ttl:
+            old = demand
+            demand = _Demand(template=task)
+            if old is not None:
+                demand.busy, demand.starting, demand.ready = old.busy, old.starting, old.ready
+            self._demand[key] = demand
+        demand.template = replace(task, prompt="", timeout=None)
+        demand.busy += 1
+        demand.peak = max(demand.peak, demand.busy)
+        demand.last_used = now
+        return demand
+
+    async def _acquire(self, key: WarmKey, task: TaskRequest) -> tuple[_Warm | None, bool]:
+        """A configured process for ``task`` and whether it was already running; or
+        ``(None, False)`` when the caps leave no room (the task then runs cold)."""
+        self._evict_expired()
+        want_model = model_id(self.settings, task.model)
+        waited = False
+        while True:
+            worker = self._take_idle(key, want_model)
+            if worker is not None:
+                if await self._configure(worker, want_model, task.max_tokens):
+                    if waited:
+                        self.misses += 1
+                    else:
+                        self.hits += 1
+                    self.reused += 1
+                    self._spawn_refill(key)
+                    return worker, True
+                self._busy.discard(worker)
+                await _uncancellable(self._retire(worker))
+                continue
+            demand = self._demand.get(key)
+            if demand is None or not demand.ready:
+                break
+            # No idle process, but a spare is starting: that beats a new cold start.
+            waited = True
+            await asyncio.shield(demand.ready.pop(0))
+        if not self._make_room():
+            return None, False
+        self.misses += 1
+        worker = await self._start(key, task)
+        self._busy.add(worker)
+        self._spawn_refill(key)
+        return worker, False
+
+    def _take_idle(self, key: WarmKey, model: str) -> _Warm | None:
+        """The newest idle process of ``key``, preferring one already on ``model``."""
+        best: _Warm | None = None
+        for worker in reversed(self._idle):  # newest first: keeps few processes hot
+            if worker.key != key:
+                continue
+            if worker.proc.returncode is not None:
+                continue  # died while idle: _evict_expired or the next pass reaps it
+            if worker.model == model:
+                best = worker
+                break
+            best = best or worker
+        if best is not None:
+            self._idle.remove(best)
+            self._busy.add(best)
+        return best
+
+    async def _configure(self, worker: _Warm, model: str, max_tokens: int | None) -> bool:
+        """Put a reused process on the task's model and max_tokens (control requests)."""
+        if worker.model != model:
+            if not await self._control(worker, {"subtype": "set_model", "model": model}):
+                return False
+            if not await self._clear(worker):  # set_model left a "/model" message behind
+                return False
+            worker.model = model
+            self.switches += 1
+        if worker.max_tokens != max_tokens:
+            value = "" if max_tokens is None else str(max_tokens)
+            env = {"env": {MAX_TOKENS_ENV: value}}
+            if not await self._control(worker, {"subtype": "apply_flag_settings", "settings": env}):
+                return False
+            worker.max_tokens = max_tokens
+        return True
 
     async def _serve(
         self,
@@ -208,7 +390,7 @@ class WarmRunner:
             on_spawn(worker.proc)
         reusable = False
         try:
-            parser = StreamParser(model=worker.key.model, prices=self.prices)
+            parser = StreamParser(model=worker.model, prices=self.prices)
             exchange = self._exchange(worker, task.prompt, parser, deadline, seconds, reused)
             async for delta in exchange:
                 yield delta
@@ -224,6 +406,7 @@ class WarmRunner:
             reusable = not parser.truncated
             yield result
         finally:
+            self._busy.discard(worker)
             if reusable:
                 await _uncancellable(self._recycle(worker))
             else:
@@ -282,7 +465,114 @@ class WarmRunner:
             event["total_cost_usd"] = max(0.0, float(total) - worker.cost_seen)
             worker.cost_seen = float(total)
 
+    # --- capacity ---------------------------------------------------------------------------
+    def _rss_budget_used(self) -> float:
+        workers = [*self._idle, *self._busy]
+        measured = [w.rss_mb for w in workers if w.rss_mb]
+        estimate = max(measured, default=RSS_ESTIMATE_MB)
+        return sum(w.rss_mb or estimate for w in workers) + self._starting * estimate + estimate
+
+    def _room(self) -> bool:
+        """Whether one more process fits under both caps."""
+        return (
+            self.process_count() < self.max_processes
+            and self._rss_budget_used() <= self.max_memory_mb
+        )
+
+    def _make_room(self) -> bool:
+        """Retire least recently used idle processes until one more fits; False if it can't."""
+        while not self._room():
+            if not self._idle:
+                return False
+            victim = min(self._idle, key=lambda w: w.idle_since)
+            self._idle.remove(victim)
+            self._in_background(self._retire(victim))
+        return True
+
+    def _evict_expired(self) -> None:
+        now = time.monotonic()
+        for worker in [w for w in self._idle if now - w.idle_since > self.idle_ttl
+                       or w.proc.returncode is not None]:  # fmt: skip
+            self._idle.remove(worker)
+            self._in_background(self._retire(worker))
+        for key, demand in list(self._demand.items()):
+            if now - demand.last_used > self.idle_ttl and not demand.busy and not demand.starting:
+                del self._demand[key]
+
+    def _ensure_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.ensure_future(self._reap())
+            self._background.add(self._reaper)
+            self._reaper.add_done_callback(self._background.discard)
+
+    async def _reap(self) -> None:
+        """Retire expired idle processes even when no task comes to notice them."""
+        while not self._closed:
+            await asyncio.sleep(max(1.0, min(30.0, self.idle_ttl / 4)))
+            self._evict_expired()
+
+    def _spawn_refill(self, key: WarmKey) -> None:
+        if self.spares > 0 and not self._closed:
+            self._in_background(self._refill(key))
+
+    async def _refill(self, key: WarmKey) -> None:
+        """Start spares for ``key`` one at a time until its peak plus ``spares`` is covered."""
+        async with self._refill_lock:  # one background cold start at a time
+            demand = self._demand.get(key)
+            if demand is None or self._closed:
+                return
+            idle = sum(1 for w in self._idle if w.key == key)
+            want = min(demand.peak, self.settings.max_workers) + self.spares
+            if demand.busy + idle + demand.starting >= want or not self._room():
+                return
+            future: asyncio.Future[_Warm | None] = asyncio.get_running_loop().create_future()
+            demand.ready.append(future)
+            demand.starting += 1
+            worker: _Warm | None = None
+            try:
+                worker = await self._start(key, demand.template)
+                worker.idle_since = time.monotonic()
+                self._idle.append(worker)
+            except Exception as exc:  # a failed spare is not a failed task
+                log.warning("starting a spare claude process failed: %s", exc)
+            finally:
+                demand.starting -= 1
+                if future in demand.ready and worker is None:
+                    demand.ready.remove(future)
+                if not future.done():
+                    future.set_result(worker)
+        if worker is not None:
+            self._spawn_refill(key)  # the next one, if still wanted
+
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     # --- process lifecycle ------------------------------------------------------------------
+    async def _start(self, key: WarmKey, task: TaskRequest) -> _Warm:
+        """Start a process for ``key`` on ``task``'s model and max_tokens, and wait until it
+        has answered its ``initialize`` handshake (it is then ready for a message)."""
+        self._starting += 1
+        try:
+            worker = await self._spawn(key, task)
+        finally:
+            self._starting -= 1
+        self._busy.add(worker)  # counted while it handshakes
+        try:
+            ok = await self._control(worker, {"subtype": "initialize"}, timeout=START_TIMEOUT)
+        except BaseException:  # cancelled (shutdown, client gone): never leak the process
+            self._busy.discard(worker)
+            await _uncancellable(self._retire(worker))
+            raise
+        self._busy.discard(worker)
+        if not ok:
+            stderr = summarize_stderr(await _finish_drain(worker.stderr))
+            await _uncancellable(self._retire(worker))
+            raise CLIExitError("A warm CLI process failed to start.", detail=stderr)
+        worker.rss_mb = _rss_mb(worker.proc.pid)
+        return worker
+
     async def _spawn(self, key: WarmKey, task: TaskRequest) -> _Warm:
         root = self.settings.workdir_root
         if root is not None:
@@ -290,7 +580,8 @@ class WarmRunner:
         workdir = tempfile.mkdtemp(prefix="ccapi-warm-", dir=root)  # mode 0700
         system_file = Path(workdir) / "system-prompt.txt"
         system_file.write_text(key.system_prompt, encoding="utf-8")
-        argv = build_argv(self.settings, task, system_prompt_file=system_file)
+        spec = replace(task, system_prompt=key.system_prompt, images=[])
+        argv = build_argv(self.settings, spec, system_prompt_file=system_file)
         argv[argv.index("-p") + 1 : argv.index("-p") + 1] = ["--input-format", "stream-json"]
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -299,7 +590,7 @@ class WarmRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=workdir,
-                env=build_env(self.settings, task, self.base_env),
+                env=build_env(self.settings, spec, self.base_env),
                 start_new_session=True,
                 limit=self.settings.max_output_bytes,
             )
@@ -310,23 +601,9 @@ class WarmRunner:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
         self.spawned += 1
-        return _Warm(key, proc, workdir, asyncio.create_task(_drain(proc.stderr)))
-
-    async def _checkout(self, key: WarmKey) -> _Warm | None:
-        for worker in list(reversed(self._idle)):  # newest first: keeps few processes hot
-            if worker.key == key:
-                self._idle.remove(worker)
-                if worker.proc.returncode is None:
-                    return worker
-                await self._retire(worker)  # died while idle
-        return None
-
-    async def _evict_expired(self) -> None:
-        now = time.monotonic()
-        expired = [w for w in self._idle if now - w.idle_since > self.idle_ttl]
-        for worker in expired:
-            self._idle.remove(worker)
-            await _uncancellable(self._retire(worker))
+        stderr = asyncio.create_task(_drain(proc.stderr))
+        return _Warm(key, proc, workdir, stderr, model_id(self.settings, task.model),
+                     task.max_tokens)  # fmt: skip
 
     async def _recycle(self, worker: _Warm) -> None:
         """``/clear`` the conversation and park the process, or retire it if anything is off."""
@@ -334,14 +611,16 @@ class WarmRunner:
             await self._retire(worker)
             return
         worker.idle_since = time.monotonic()
+        worker.rss_mb = _rss_mb(worker.proc.pid) or worker.rss_mb
         self._idle.append(worker)
-        while len(self._idle) > self.max_idle:
+        while self._idle and (len(self._idle) + len(self._busy) + self._starting
+                              > self.max_processes):  # fmt: skip
             await self._retire(self._idle.pop(0))
 
     async def _clear(self, worker: _Warm) -> bool:
         proc = worker.proc
         assert proc.stdin is not None and proc.stdout is not None
-        parser = StreamParser(model=worker.key.model, prices=self.prices)
+        parser = StreamParser(model=worker.model, prices=self.prices)
         try:
             async with asyncio.timeout(CLEAR_TIMEOUT):
                 proc.stdin.write(user_line("/clear"))
@@ -360,6 +639,38 @@ class WarmRunner:
         self._settle_cost(worker, event)
         return True
 
+    async def _control(
+        self, worker: _Warm, request: dict[str, Any], *, timeout: float = CLEAR_TIMEOUT
+    ) -> bool:
+        """Send one control request and wait for its ``success`` response."""
+        proc = worker.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        request_id = f"ccapi-{worker.tasks}-{request['subtype']}"
+        try:
+            async with asyncio.timeout(timeout):
+                proc.stdin.write(control_line(request_id, request))
+                await proc.stdin.drain()
+                while True:
+                    line = await proc.stdout.readline()
+                    if not line:
+                        return False
+                    with contextlib.suppress(ValueError):
+                        event = json.loads(line)
+                        response = event.get("response") if isinstance(event, dict) else None
+                        if (
+                            event.get("type") == "control_response"
+                            and isinstance(response, dict)
+                            and response.get("request_id") == request_id
+                        ):
+                            ok = response.get("subtype") == "success"
+                            if not ok:
+                                error = str(response.get("error"))[:200]
+                                log.warning("claude pid %d refused %s: %s",
+                                            proc.pid, request["subtype"], error)  # fmt: skip
+                            return ok
+        except (TimeoutError, ValueError, OSError, asyncio.LimitOverrunError):
+            return False
+
     async def _retire(self, worker: _Warm) -> None:
         proc = worker.proc
         await terminate(proc)
@@ -374,3 +685,13 @@ class WarmRunner:
         with contextlib.suppress(BaseException):
             await worker.stderr
         shutil.rmtree(worker.workdir, ignore_errors=True)
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of one process in MB (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * 4096 / 1e6
