@@ -50,6 +50,7 @@ async def test_two_tasks_share_one_process_with_a_fresh_conversation(
     pids: list[int] = []
     first = await run(warm, TaskRequest(prompt="the first question", model="haiku"), pids)
     second = await run(warm, TaskRequest(prompt="a second question", model="haiku"), pids)
+    await warm.quiesce()  # the /clear after a task runs in the background
     assert pids[0] == pids[1] and alive(pids[0])
     assert (warm.spawned, warm.reused) == (1, 1)
     assert warm.idle_pids() == [pids[0]]
@@ -72,6 +73,7 @@ async def test_streaming_deltas_and_pool_default_runner(tmp_path: Path) -> None:
     async with pool:
         items = [i async for i in pool.stream(TaskRequest(prompt="stream me", model="haiku"))]
         again = await pool.run(TaskRequest(prompt="stream me", model="haiku"))
+        await pool.runner.quiesce()
         idle = pool.runner.idle_pids()
     result = items[-1]
     assert isinstance(result, CompletionResult)
@@ -95,6 +97,7 @@ async def test_other_projects_and_system_prompts_do_not_share(
     pids: list[int] = []
     await run(warm, TaskRequest(prompt="q", model="haiku"), pids)
     await run(warm, other, pids)
+    await warm.quiesce()
     assert pids[0] != pids[1]
     assert sorted(warm.idle_pids()) == sorted(pids)
     pids.clear()
@@ -227,7 +230,9 @@ async def test_idle_processes_are_capped_and_expire(tmp_path: Path) -> None:
     runner = WarmRunner(make_settings(tmp_path), max_processes=1, spares=0)
     pids: list[int] = []
     await run(runner, TaskRequest(prompt="a", model="haiku"), pids)
+    await runner.quiesce()  # else the first process still clears: at the cap, "b" runs cold
     await run(runner, TaskRequest(prompt="b", model="haiku", project_id="p2"), pids)
+    await runner.quiesce()
     assert runner.idle_pids() == [pids[1]]
     while alive(pids[0]):  # the least recently used one is retired in the background
         await asyncio.sleep(0.01)

@@ -148,7 +148,9 @@ class _Demand:
     peak: int = 0  # most tasks of this key running at once since it was last idle for long
     last_used: float = 0.0
     starting: int = 0  # spares being started in the background
-    ready: list[asyncio.Future[_Warm | None]] = field(default_factory=list)
+    #: Resolved when a spare has started / a finished task's process has been cleared.
+    ready: list[asyncio.Future[None]] = field(default_factory=list)
+    clearing: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 class WarmRunner:
@@ -192,6 +194,7 @@ class WarmRunner:
         self._starting = 0  # processes being started (foreground and background)
         self._refill_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        self._recycling: set[asyncio.Future[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -223,9 +226,19 @@ class WarmRunner:
             "max_memory_mb": self.max_memory_mb,
         }
 
+    async def quiesce(self) -> None:
+        """Wait until background work (clears after tasks, spares starting) has finished."""
+        while pending := [
+            *self._recycling,
+            *(t for t in self._background if t is not self._reaper),
+        ]:
+            await asyncio.wait(pending)
+
     async def aclose(self) -> None:
         """Retire every idle process; busy ones are retired when their task ends."""
         self._closed = True
+        if self._recycling:  # bounded by CLEAR_TIMEOUT; cancelled unstarted they would leak
+            await asyncio.wait(list(self._recycling))
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
@@ -299,7 +312,8 @@ class WarmRunner:
             old = demand
             demand = _Demand(template=task)
             if old is not None:
-                demand.busy, demand.starting, demand.ready = old.busy, old.starting, old.ready
+                demand.busy, demand.starting = old.busy, old.starting
+                demand.ready, demand.clearing = old.ready, old.clearing
             self._demand[key] = demand
         demand.template = replace(task, prompt="", timeout=None)
         demand.busy += 1
@@ -312,12 +326,12 @@ class WarmRunner:
         ``(None, False)`` when the caps leave no room (the task then runs cold)."""
         self._evict_expired()
         want_model = model_id(self.settings, task.model)
-        waited = False
+        cold_wait = False
         while True:
             worker = self._take_idle(key, want_model)
             if worker is not None:
                 if await self._configure(worker, want_model, task.max_tokens):
-                    if waited:
+                    if cold_wait:
                         self.misses += 1
                     else:
                         self.hits += 1
@@ -328,11 +342,15 @@ class WarmRunner:
                 await _uncancellable(self._retire(worker))
                 continue
             demand = self._demand.get(key)
-            if demand is None or not demand.ready:
+            if demand is not None and demand.clearing:
+                # A process is being cleared after its last task: ready in a few ms.
+                await asyncio.shield(demand.clearing.pop(0))
+            elif demand is not None and demand.ready:
+                # A spare is starting: that beats starting another one.
+                cold_wait = True
+                await asyncio.shield(demand.ready.pop(0))
+            else:
                 break
-            # No idle process, but a spare is starting: that beats a new cold start.
-            waited = True
-            await asyncio.shield(demand.ready.pop(0))
         if not self._make_room():
             return None, False
         self.misses += 1
@@ -406,10 +424,18 @@ class WarmRunner:
             reusable = not parser.truncated
             yield result
         finally:
-            self._busy.discard(worker)
-            if reusable:
-                await _uncancellable(self._recycle(worker))
+            if reusable and not self._closed:
+                # /clear off the task's path: the caller has its result now; a task of the
+                # same key that comes meanwhile waits for this process (_acquire).
+                cleared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                demand = self._demand.get(worker.key)
+                if demand is not None:
+                    demand.clearing.append(cleared)
+                recycle = asyncio.ensure_future(self._recycle(worker, cleared))
+                self._recycling.add(recycle)
+                recycle.add_done_callback(self._recycling.discard)
             else:
+                self._busy.discard(worker)
                 await _uncancellable(self._retire(worker))
 
     # --- one task on one process ------------------------------------------------------------
@@ -521,11 +547,11 @@ class WarmRunner:
             demand = self._demand.get(key)
             if demand is None or self._closed:
                 return
-            idle = sum(1 for w in self._idle if w.key == key)
+            have = sum(1 for w in [*self._idle, *self._busy] if w.key == key)
             want = min(demand.peak, self.settings.max_workers) + self.spares
-            if demand.busy + idle + demand.starting >= want or not self._room():
+            if have + demand.starting >= want or not self._room():
                 return
-            future: asyncio.Future[_Warm | None] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             demand.ready.append(future)
             demand.starting += 1
             worker: _Warm | None = None
@@ -540,7 +566,7 @@ class WarmRunner:
                 if future in demand.ready and worker is None:
                     demand.ready.remove(future)
                 if not future.done():
-                    future.set_result(worker)
+                    future.set_result(None)
         if worker is not None:
             self._spawn_refill(key)  # the next one, if still wanted
 
@@ -605,11 +631,25 @@ class WarmRunner:
         return _Warm(key, proc, workdir, stderr, model_id(self.settings, task.model),
                      task.max_tokens)  # fmt: skip
 
-    async def _recycle(self, worker: _Warm) -> None:
-        """``/clear`` the conversation and park the process, or retire it if anything is off."""
+    async def _recycle(self, worker: _Warm, cleared: asyncio.Future[None]) -> None:
+        """``/clear`` the conversation and park the process, or retire it if anything is off;
+        then resolve ``cleared``."""
+        try:
+            await _uncancellable(self._park(worker))
+        finally:
+            self._busy.discard(worker)
+            demand = self._demand.get(worker.key)
+            if demand is not None and cleared in demand.clearing:
+                demand.clearing.remove(cleared)
+            if not cleared.done():
+                cleared.set_result(None)
+
+    async def _park(self, worker: _Warm) -> None:
         if self._closed or not await self._clear(worker):
+            self._busy.discard(worker)
             await self._retire(worker)
             return
+        self._busy.discard(worker)
         worker.idle_since = time.monotonic()
         worker.rss_mb = _rss_mb(worker.proc.pid) or worker.rss_mb
         self._idle.append(worker)
