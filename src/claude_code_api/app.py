@@ -37,6 +37,7 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
     from claude_code_api.routing import Router
     from claude_code_api.storage import BudgetManager, Database, KeyStore, UsageRecorder
     from claude_code_api.workers import WorkerPool
+    from claude_code_api.workers.warm import WarmRunner
 
     router = Router.from_settings(settings)  # a bad rules file fails here, at startup
     db = Database.from_url(settings.database_url)
@@ -69,6 +70,8 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
         return stats.busy, stats.queued, stats.max_workers
 
     metrics.bind_pool(pool_stats)
+    if isinstance(pool.runner, WarmRunner):
+        metrics.bind_warm(pool.runner.stats)
     return Services(
         settings=settings,
         metrics=metrics,
