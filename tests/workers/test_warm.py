@@ -297,3 +297,35 @@ async def test_real_binary_answers_two_tasks_warm(
         first.usage.input_tokens * 1e-6 + first.usage.output_tokens * 5e-6
     )
     assert children() == [] and workdirs(settings) == []
+
+
+async def test_a_task_waits_for_a_busy_process_rather_than_a_cold_start(
+    warm: WarmRunner,
+) -> None:
+    pids: list[int] = []
+    await run(warm, TaskRequest(prompt="warm up", model="haiku"), pids)
+    await warm.quiesce()
+    first, second = await asyncio.gather(
+        run(warm, TaskRequest(prompt="one [[sim:delay=0.2]]", model="haiku"), pids),
+        run(warm, TaskRequest(prompt="two", model="sonnet", max_tokens=50), pids),
+    )
+    assert "You said: one" in first.text and "You said: two" in second.text
+    assert len(set(pids)) == 1 and warm.spawned == 1
+    assert (warm.stats()["hits"], warm.stats()["misses"]) == (2, 1)
+
+
+async def test_spares_are_started_in_the_background_and_capped(tmp_path: Path) -> None:
+    runner = WarmRunner(make_settings(tmp_path), spares=1, max_processes=3)
+    pids: list[int] = []
+    for project in ("p1", "p2", "p3"):
+        await run(runner, TaskRequest(prompt="hi", model="haiku", project_id=project), pids)
+        await runner.quiesce()
+    # p1 got a spare in the background; p2 took the last slot (no room for its spare); p3's
+    # process needed the least recently used idle one (one of p1's two) to be retired.
+    assert runner.process_count() == 3 and runner.spawned == 4
+    assert runner.stats()["misses"] == 3
+    for project in ("p1", "p2", "p3"):  # every project still has a ready process
+        await run(runner, TaskRequest(prompt="again", model="haiku", project_id=project), pids)
+    assert runner.stats()["hits"] == 3 and runner.spawned == 4
+    await runner.aclose()
+    assert children() == []

@@ -137,6 +137,7 @@ class _Warm:
     idle_since: float = 0.0
     tasks: int = 0
     rss_mb: float = 0.0
+    task_started: float = 0.0
 
 
 @dataclass(slots=True)
@@ -151,6 +152,9 @@ class _Demand:
     #: Resolved when a spare has started / a finished task's process has been cleared.
     ready: list[asyncio.Future[None]] = field(default_factory=list)
     clearing: list[asyncio.Future[None]] = field(default_factory=list)
+    #: Tasks waiting for a busy process of this key (resolved one at a time as they free up).
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    task_seconds: float = 0.1  # moving average of this key's task durations
 
 
 class WarmRunner:
@@ -195,6 +199,7 @@ class WarmRunner:
         self._refill_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         self._recycling: set[asyncio.Future[None]] = set()
+        self._start_seconds = 1.0  # moving average of a process start (spawn + handshake)
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -314,6 +319,7 @@ class WarmRunner:
             if old is not None:
                 demand.busy, demand.starting = old.busy, old.starting
                 demand.ready, demand.clearing = old.ready, old.clearing
+                demand.waiters = old.waiters
             self._demand[key] = demand
         demand.template = replace(task, prompt="", timeout=None)
         demand.busy += 1
@@ -349,6 +355,18 @@ class WarmRunner:
                 # A spare is starting: that beats starting another one.
                 cold_wait = True
                 await asyncio.shield(demand.ready.pop(0))
+            elif demand is not None and (wait := self._busy_wait(key, demand)) > 0:
+                # A busy process of this key will likely be free before a new one could
+                # start (warm tasks take ~30 ms, a start ~1 s): wait for it, but not forever.
+                waiter = asyncio.get_running_loop().create_future()
+                demand.waiters.append(waiter)
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter), wait)
+                except TimeoutError:
+                    break
+                finally:
+                    if waiter in demand.waiters:
+                        demand.waiters.remove(waiter)
             else:
                 break
         if not self._make_room():
@@ -358,6 +376,24 @@ class WarmRunner:
         self._busy.add(worker)
         self._spawn_refill(key)
         return worker, False
+
+    def _busy_wait(self, key: WarmKey, demand: _Demand) -> float:
+        """Seconds worth waiting for a busy process of ``key`` (0: start a new one)."""
+        now = time.monotonic()
+        busy = sorted(now - w.task_started for w in self._busy if w.key == key and w.task_started)
+        if len(busy) <= len(demand.waiters):
+            return 0.0  # each busy process already has a task waiting for it
+        remaining = max(0.0, demand.task_seconds - busy[-1 - len(demand.waiters)])
+        return self._start_seconds if remaining < self._start_seconds else 0.0
+
+    def _wake(self, key: WarmKey) -> None:
+        """A process of ``key`` was parked or retired: let one waiting task look again."""
+        demand = self._demand.get(key)
+        while demand is not None and demand.waiters:
+            waiter = demand.waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _take_idle(self, key: WarmKey, model: str) -> _Warm | None:
         """The newest idle process of ``key``, preferring one already on ``model``."""
@@ -404,6 +440,7 @@ class WarmRunner:
         reused: bool,
     ) -> AsyncGenerator[str | CompletionResult, None]:
         worker.tasks += 1
+        worker.task_started = time.monotonic()
         if on_spawn is not None:
             on_spawn(worker.proc)
         reusable = False
@@ -415,6 +452,9 @@ class WarmRunner:
             event = parser.result_event
             if event is not None:
                 self._settle_cost(worker, event)
+            if (demand := self._demand.get(worker.key)) is not None:
+                spent = time.monotonic() - worker.task_started
+                demand.task_seconds += 0.2 * (spent - demand.task_seconds)
             try:
                 result = parser.finish()
             except CLIError as exc:
@@ -436,7 +476,9 @@ class WarmRunner:
                 recycle.add_done_callback(self._recycling.discard)
             else:
                 self._busy.discard(worker)
+                worker.task_started = 0.0
                 await _uncancellable(self._retire(worker))
+                self._wake(worker.key)
 
     # --- one task on one process ------------------------------------------------------------
     async def _exchange(
@@ -580,6 +622,7 @@ class WarmRunner:
         """Start a process for ``key`` on ``task``'s model and max_tokens, and wait until it
         has answered its ``initialize`` handshake (it is then ready for a message)."""
         self._starting += 1
+        started = time.monotonic()
         try:
             worker = await self._spawn(key, task)
         finally:
@@ -597,6 +640,7 @@ class WarmRunner:
             await _uncancellable(self._retire(worker))
             raise CLIExitError("A warm CLI process failed to start.", detail=stderr)
         worker.rss_mb = _rss_mb(worker.proc.pid)
+        self._start_seconds += 0.2 * (time.monotonic() - started - self._start_seconds)
         return worker
 
     async def _spawn(self, key: WarmKey, task: TaskRequest) -> _Warm:
@@ -638,11 +682,13 @@ class WarmRunner:
             await _uncancellable(self._park(worker))
         finally:
             self._busy.discard(worker)
+            worker.task_started = 0.0
             demand = self._demand.get(worker.key)
             if demand is not None and cleared in demand.clearing:
                 demand.clearing.remove(cleared)
             if not cleared.done():
                 cleared.set_result(None)
+            self._wake(worker.key)
 
     async def _park(self, worker: _Warm) -> None:
         if self._closed or not await self._clear(worker):
