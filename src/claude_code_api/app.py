@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -101,7 +102,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.completions = completions
         if settings.demo:
             await _announce_demo_key(services)
-        yield
+        # The ~140k objects alive after startup leave the collector's generations: a full
+        # collection then no longer scans them (it took 50-500 ms on the event loop, the
+        # largest cache-hit p99 stall measured). Unfrozen at shutdown, so nothing leaks.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
 
 
 async def _announce_demo_key(services: Services) -> None:
