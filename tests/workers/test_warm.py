@@ -320,12 +320,33 @@ async def test_spares_are_started_in_the_background_and_capped(tmp_path: Path) -
     for project in ("p1", "p2", "p3"):
         await run(runner, TaskRequest(prompt="hi", model="haiku", project_id=project), pids)
         await runner.quiesce()
-    # p1 got a spare in the background; p2 took the last slot (no room for its spare); p3's
-    # process needed the least recently used idle one (one of p1's two) to be retired.
-    assert runner.process_count() == 3 and runner.spawned == 4
-    assert runner.stats()["misses"] == 3
-    for project in ("p1", "p2", "p3"):  # every project still has a ready process
+    # p1 started a process (a miss) and a spare in the background; p2 took that spare and a
+    # new spare filled the last slot; p3 took it, and no room was left for another spare.
+    assert runner.process_count() == 3 and runner.spawned == 3
+    assert (runner.stats()["hits"], runner.stats()["misses"]) == (2, 1)
+    assert runner.stats()["spares"] == 0
+    for project in ("p1", "p2", "p3"):  # each project keeps its own process
         await run(runner, TaskRequest(prompt="again", model="haiku", project_id=project), pids)
-    assert runner.stats()["hits"] == 3 and runner.spawned == 4
+        await runner.quiesce()
+    assert runner.stats()["hits"] == 5 and runner.spawned == 3 and len(set(pids)) == 3
+    await run(runner, TaskRequest(prompt="hi", model="haiku", project_id="p4"), pids)
+    await runner.quiesce()  # at the cap: the least recently used idle process made room
+    assert runner.spawned == 4 and runner.process_count() == 3 and pids[-1] not in pids[:-1]
     await runner.aclose()
     assert children() == []
+
+
+async def test_a_spare_serves_a_new_system_prompt_and_model(
+    tmp_path: Path, settings: Settings
+) -> None:
+    runner = WarmRunner(make_settings(tmp_path), spares=1)
+    pids: list[int] = []
+    await run(runner, TaskRequest(prompt="warm", model="haiku"), pids)
+    await runner.quiesce()
+    task = TaskRequest(prompt="q", model="sonnet", system_prompt="Answer in French.", max_tokens=7)
+    result = await run(runner, task, pids)
+    cold = await CLIRunner(settings).run(task)
+    assert result.text == cold.text and result.model == cold.model
+    assert result.usage.input_tokens == cold.usage.input_tokens  # the system prompt applied
+    assert runner.stats()["hits"] == 1 and pids[0] != pids[1]
+    await runner.aclose()

@@ -440,8 +440,9 @@ def _control(
     event: dict[str, Any],
     state: dict[str, float],
 ) -> None:
-    """The control requests the service sends (``initialize``, ``set_model``,
-    ``apply_flag_settings`` with ``env``), answered like the real CLI 2.1.197; others fail."""
+    """The control requests the service sends (``initialize``, ``mcp_status``, ``set_model``,
+    ``apply_flag_settings`` with ``env``), answered like the real CLI 2.1.197 (``initialize``'s
+    ``systemPrompt`` replaces the system prompt); others fail."""
     request = event.get("request") or {}
     kind = request.get("subtype")
     response: dict[str, Any] = {"subtype": "success", "request_id": event.get("request_id")}
@@ -451,7 +452,12 @@ def _control(
     elif kind == "apply_flag_settings":
         for name, value in ((request.get("settings") or {}).get("env") or {}).items():
             environ[str(name)] = str(value)
-    elif kind != "initialize":
+    elif kind == "mcp_status":
+        response["response"] = {"mcpServers": []}
+    elif kind == "initialize":
+        if request.get("systemPrompt") is not None:  # replaces --system-prompt(-file)
+            args.system_prompt = str(request["systemPrompt"])
+    else:
         response = dict(response, subtype="error", error=f"unsupported: {kind}")
     _Out(args.output_format, "").event({"type": "control_response", "response": response})
 

@@ -47,7 +47,6 @@ import tempfile
 import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from claude_code_api.config import Settings
@@ -127,7 +126,7 @@ class _StaleProcessError(Exception):
 
 @dataclass(eq=False, slots=True)
 class _Warm:
-    key: WarmKey
+    key: WarmKey | None  # None: a spare not yet bound to a project and system prompt
     proc: asyncio.subprocess.Process
     workdir: str
     stderr: asyncio.Task[bytes]
@@ -142,15 +141,11 @@ class _Warm:
 
 @dataclass(slots=True)
 class _Demand:
-    """Recent use of one key: what the background refill aims for."""
+    """Recent use of one key."""
 
-    template: TaskRequest  # model / max_tokens of the key's latest task, for spares
-    busy: int = 0
-    peak: int = 0  # most tasks of this key running at once since it was last idle for long
+    busy: int = 0  # tasks of this key running or waiting for a process
     last_used: float = 0.0
-    starting: int = 0  # spares being started in the background
-    #: Resolved when a spare has started / a finished task's process has been cleared.
-    ready: list[asyncio.Future[None]] = field(default_factory=list)
+    #: Resolved when a finished task's process has been cleared and parked.
     clearing: list[asyncio.Future[None]] = field(default_factory=list)
     #: Tasks waiting for a busy process of this key (resolved one at a time as they free up).
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
@@ -194,6 +189,10 @@ class WarmRunner:
         self.caveat_chars = 0  # characters of /clear caveat sent upstream (measured per task)
         self._idle: list[_Warm] = []
         self._busy: set[_Warm] = set()
+        self._spares: list[_Warm] = []  # started, answering, not yet bound to a key
+        self._spares_starting: list[asyncio.Future[None]] = []
+        self._template = TaskRequest(prompt="", model="sonnet")  # model / max_tokens for spares
+        self._last_task = time.monotonic()
         self._demand: dict[WarmKey, _Demand] = {}
         self._starting = 0  # processes being started (foreground and background)
         self._refill_lock = asyncio.Lock()
@@ -209,8 +208,8 @@ class WarmRunner:
         return [w.proc.pid for w in self._idle]
 
     def process_count(self) -> int:
-        """Warm processes alive or being started (idle, busy and starting)."""
-        return len(self._idle) + len(self._busy) + self._starting
+        """Warm processes alive or being started (idle, spare, busy and starting)."""
+        return len(self._idle) + len(self._spares) + len(self._busy) + self._starting
 
     def stats(self) -> dict[str, float]:
         """Counters and gauges for ``/metrics`` (``hit_ratio`` over warm-eligible tasks)."""
@@ -224,9 +223,10 @@ class WarmRunner:
             "switches": self.switches,
             "processes": self.process_count(),
             "idle": len(self._idle),
+            "spares": len(self._spares),
             "busy": len(self._busy),
             "starting": self._starting,
-            "rss_mb": round(sum(w.rss_mb for w in [*self._idle, *self._busy]), 1),
+            "rss_mb": round(sum(w.rss_mb for w in self._alive()), 1),
             "max_processes": self.max_processes,
             "max_memory_mb": self.max_memory_mb,
         }
@@ -249,8 +249,8 @@ class WarmRunner:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
-        idle, self._idle = self._idle, []
-        for worker in idle:
+        idle, self._idle, spares, self._spares = self._idle, [], self._spares, []
+        for worker in [*idle, *spares]:
             await _uncancellable(self._retire(worker))
 
     # --- running a task ---------------------------------------------------------------------
@@ -266,7 +266,8 @@ class WarmRunner:
         reused = False
         if not self._closed and warm_eligible(task):
             key = WarmKey.of(self.settings, task)
-            self._note_demand(key, task)
+            self._note_demand(key)
+            self._template = replace(task, prompt="", timeout=None, images=[])
             self._ensure_reaper()
             try:
                 worker, reused = await self._acquire(key, task)
@@ -310,72 +311,95 @@ class WarmRunner:
                 current.busy -= 1
                 current.last_used = time.monotonic()
 
-    def _note_demand(self, key: WarmKey, task: TaskRequest) -> _Demand:
-        now = time.monotonic()
-        demand = self._demand.get(key)
-        if demand is None or now - demand.last_used > self.idle_ttl:
-            old = demand
-            demand = _Demand(template=task)
-            if old is not None:
-                demand.busy, demand.starting = old.busy, old.starting
-                demand.ready, demand.clearing = old.ready, old.clearing
-                demand.waiters = old.waiters
-            self._demand[key] = demand
-        demand.template = replace(task, prompt="", timeout=None)
+    def _note_demand(self, key: WarmKey) -> _Demand:
+        now = self._last_task = time.monotonic()
+        demand = self._demand.setdefault(key, _Demand())
         demand.busy += 1
-        demand.peak = max(demand.peak, demand.busy)
         demand.last_used = now
         return demand
 
     async def _acquire(self, key: WarmKey, task: TaskRequest) -> tuple[_Warm | None, bool]:
         """A configured process for ``task`` and whether it was already running; or
-        ``(None, False)`` when the caps leave no room (the task then runs cold)."""
+        ``(None, False)`` when the caps leave no room (the task then runs cold).
+
+        In order: an idle process of the key; one of the key's being cleared; a spare (bound to
+        the key now); a busy one of the key that will likely be free before a start; a spare
+        that is starting; a new process.
+        """
         self._evict_expired()
         want_model = model_id(self.settings, task.model)
         cold_wait = False
-        while True:
-            worker = self._take_idle(key, want_model)
-            if worker is not None:
-                if await self._configure(worker, want_model, task.max_tokens):
-                    if cold_wait:
-                        self.misses += 1
-                    else:
-                        self.hits += 1
-                    self.reused += 1
-                    self._spawn_refill(key)
-                    return worker, True
-                self._busy.discard(worker)
-                await _uncancellable(self._retire(worker))
-                continue
-            demand = self._demand.get(key)
-            if demand is not None and demand.clearing:
-                # A process is being cleared after its last task: ready in a few ms.
-                await asyncio.shield(demand.clearing.pop(0))
-            elif demand is not None and demand.ready:
-                # A spare is starting: that beats starting another one.
-                cold_wait = True
-                await asyncio.shield(demand.ready.pop(0))
-            elif demand is not None and (wait := self._busy_wait(key, demand)) > 0:
-                # A busy process of this key will likely be free before a new one could
-                # start (warm tasks take ~30 ms, a start ~1 s): wait for it, but not forever.
-                waiter = asyncio.get_running_loop().create_future()
-                demand.waiters.append(waiter)
-                try:
-                    await asyncio.wait_for(asyncio.shield(waiter), wait)
-                except TimeoutError:
+        try:
+            while True:
+                worker = self._take_idle(key, want_model)
+                if (
+                    worker is None
+                    and (worker := self._take_spare()) is not None
+                    and not await self._bind(worker, key, timeout=CLEAR_TIMEOUT)
+                ):
+                    await self._drop(worker)
+                    continue
+                if worker is not None:
+                    if await self._configure(worker, want_model, task.max_tokens):
+                        if cold_wait:
+                            self.misses += 1
+                        else:
+                            self.hits += 1
+                        self.reused += 1
+                        return worker, True
+                    await self._drop(worker)
+                    continue
+                demand = self._demand[key]
+                if demand.clearing:  # ready in a few ms
+                    await asyncio.shield(demand.clearing.pop(0))
+                elif (wait := self._busy_wait(key, demand)) > 0:
+                    # A busy process of this key will likely be free before a new one could
+                    # start (warm tasks take ~30 ms, a start ~1 s): wait for it, not forever.
+                    waiter = asyncio.get_running_loop().create_future()
+                    demand.waiters.append(waiter)
+                    try:
+                        await asyncio.wait_for(asyncio.shield(waiter), wait)
+                    except TimeoutError:
+                        if not self._spares_starting:
+                            break
+                    finally:
+                        if waiter in demand.waiters:
+                            demand.waiters.remove(waiter)
+                elif self._spares_starting:  # sooner than starting another one
+                    cold_wait = True
+                    await asyncio.shield(self._spares_starting.pop(0))
+                else:
                     break
-                finally:
-                    if waiter in demand.waiters:
-                        demand.waiters.remove(waiter)
-            else:
-                break
-        if not self._make_room():
-            return None, False
-        self.misses += 1
-        worker = await self._start(key, task)
-        self._busy.add(worker)
-        self._spawn_refill(key)
-        return worker, False
+            if not self._make_room():
+                return None, False
+            self.misses += 1
+            worker = await self._start(key, task)
+            self._busy.add(worker)
+            return worker, False
+        finally:
+            self._spawn_refill()
+
+    async def _drop(self, worker: _Warm) -> None:
+        self._busy.discard(worker)
+        await _uncancellable(self._retire(worker))
+
+    def _take_spare(self) -> _Warm | None:
+        while self._spares:
+            worker = self._spares.pop()  # newest first
+            if worker.proc.returncode is None:
+                self._busy.add(worker)
+                return worker
+            self._in_background(self._retire(worker))
+        return None
+
+    async def _bind(self, worker: _Warm, key: WarmKey, *, timeout: float) -> bool:
+        """Give a spare its system prompt (``initialize``, the first control request it gets):
+        from now on it serves only ``key``."""
+        request = {"subtype": "initialize", "systemPrompt": key.system_prompt}
+        if not await self._control(worker, request, timeout=timeout):
+            return False
+        worker.key = key
+        return True
 
     def _busy_wait(self, key: WarmKey, demand: _Demand) -> float:
         """Seconds worth waiting for a busy process of ``key`` (0: start a new one)."""
@@ -383,12 +407,17 @@ class WarmRunner:
         busy = sorted(now - w.task_started for w in self._busy if w.key == key and w.task_started)
         if len(busy) <= len(demand.waiters):
             return 0.0  # each busy process already has a task waiting for it
-        remaining = max(0.0, demand.task_seconds - busy[-1 - len(demand.waiters)])
-        return self._start_seconds if remaining < self._start_seconds else 0.0
+        remaining = demand.task_seconds - busy[-1 - len(demand.waiters)]
+        if remaining < 0 or remaining >= self._start_seconds:
+            return 0.0  # overdue (a long answer: no estimate) or slower than a start
+        return self._start_seconds
 
-    def _wake(self, key: WarmKey) -> None:
+    def _demand_of(self, key: WarmKey | None) -> _Demand | None:
+        return None if key is None else self._demand.get(key)
+
+    def _wake(self, key: WarmKey | None) -> None:
         """A process of ``key`` was parked or retired: let one waiting task look again."""
-        demand = self._demand.get(key)
+        demand = self._demand_of(key)
         while demand is not None and demand.waiters:
             waiter = demand.waiters.pop(0)
             if not waiter.done():
@@ -452,7 +481,7 @@ class WarmRunner:
             event = parser.result_event
             if event is not None:
                 self._settle_cost(worker, event)
-            if (demand := self._demand.get(worker.key)) is not None:
+            if (demand := self._demand_of(worker.key)) is not None:
                 spent = time.monotonic() - worker.task_started
                 demand.task_seconds += 0.2 * (spent - demand.task_seconds)
             try:
@@ -468,7 +497,7 @@ class WarmRunner:
                 # /clear off the task's path: the caller has its result now; a task of the
                 # same key that comes meanwhile waits for this process (_acquire).
                 cleared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                demand = self._demand.get(worker.key)
+                demand = self._demand_of(worker.key)
                 if demand is not None:
                     demand.clearing.append(cleared)
                 recycle = asyncio.ensure_future(self._recycle(worker, cleared))
@@ -534,8 +563,11 @@ class WarmRunner:
             worker.cost_seen = float(total)
 
     # --- capacity ---------------------------------------------------------------------------
+    def _alive(self) -> list[_Warm]:
+        return [*self._idle, *self._spares, *self._busy]
+
     def _rss_budget_used(self) -> float:
-        workers = [*self._idle, *self._busy]
+        workers = self._alive()
         measured = [w.rss_mb for w in workers if w.rss_mb]
         estimate = max(measured, default=RSS_ESTIMATE_MB)
         return sum(w.rss_mb or estimate for w in workers) + self._starting * estimate + estimate
@@ -550,10 +582,11 @@ class WarmRunner:
     def _make_room(self) -> bool:
         """Retire least recently used idle processes until one more fits; False if it can't."""
         while not self._room():
-            if not self._idle:
+            pool = self._idle or self._spares  # spares last: they serve any key
+            if not pool:
                 return False
-            victim = min(self._idle, key=lambda w: w.idle_since)
-            self._idle.remove(victim)
+            victim = min(pool, key=lambda w: w.idle_since)
+            pool.remove(victim)
             self._in_background(self._retire(victim))
         return True
 
@@ -563,8 +596,12 @@ class WarmRunner:
                        or w.proc.returncode is not None]:  # fmt: skip
             self._idle.remove(worker)
             self._in_background(self._retire(worker))
+        if now - self._last_task > self.idle_ttl:  # no traffic: spares go too
+            for worker in [w for w in self._spares if now - w.idle_since > self.idle_ttl]:
+                self._spares.remove(worker)
+                self._in_background(self._retire(worker))
         for key, demand in list(self._demand.items()):
-            if now - demand.last_used > self.idle_ttl and not demand.busy and not demand.starting:
+            if now - demand.last_used > self.idle_ttl and not demand.busy:
                 del self._demand[key]
 
     def _ensure_reaper(self) -> None:
@@ -579,38 +616,38 @@ class WarmRunner:
             await asyncio.sleep(max(1.0, min(30.0, self.idle_ttl / 4)))
             self._evict_expired()
 
-    def _spawn_refill(self, key: WarmKey) -> None:
-        if self.spares > 0 and not self._closed:
-            self._in_background(self._refill(key))
+    def _spawn_refill(self) -> None:
+        if (
+            self.spares > 0
+            and not self._closed
+            and len(self._spares) + len(self._spares_starting) < self.spares
+            and self._room()
+        ):
+            self._in_background(self._refill())
 
-    async def _refill(self, key: WarmKey) -> None:
-        """Start spares for ``key`` one at a time until its peak plus ``spares`` is covered."""
+    async def _refill(self) -> None:
+        """Start spares one at a time until ``spares`` are ready or starting."""
         async with self._refill_lock:  # one background cold start at a time
-            demand = self._demand.get(key)
-            if demand is None or self._closed:
+            if (
+                self._closed
+                or len(self._spares) + len(self._spares_starting) >= self.spares
+                or not self._room()
+            ):
                 return
-            have = sum(1 for w in [*self._idle, *self._busy] if w.key == key)
-            want = min(demand.peak, self.settings.max_workers) + self.spares
-            if have + demand.starting >= want or not self._room():
-                return
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            demand.ready.append(future)
-            demand.starting += 1
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._spares_starting.append(ready)
             worker: _Warm | None = None
             try:
-                worker = await self._start(key, demand.template)
-                worker.idle_since = time.monotonic()
-                self._idle.append(worker)
+                worker = await self._start_spare()
             except Exception as exc:  # a failed spare is not a failed task
                 log.warning("starting a spare claude process failed: %s", exc)
             finally:
-                demand.starting -= 1
-                if future in demand.ready and worker is None:
-                    demand.ready.remove(future)
-                if not future.done():
-                    future.set_result(None)
+                if ready in self._spares_starting:
+                    self._spares_starting.remove(ready)
+                if not ready.done():
+                    ready.set_result(None)
         if worker is not None:
-            self._spawn_refill(key)  # the next one, if still wanted
+            self._spawn_refill()  # the next one, if still wanted
 
     def _in_background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -619,20 +656,36 @@ class WarmRunner:
 
     # --- process lifecycle ------------------------------------------------------------------
     async def _start(self, key: WarmKey, task: TaskRequest) -> _Warm:
-        """Start a process for ``key`` on ``task``'s model and max_tokens, and wait until it
-        has answered its ``initialize`` handshake (it is then ready for a message)."""
+        """Start a process for ``key`` on ``task``'s model and max_tokens, bound to ``key`` by
+        its ``initialize`` handshake (whose answer also means it is ready for a message)."""
+        return await self._launch(task, key)
+
+    async def _start_spare(self) -> _Warm:
+        """Start a spare on the latest task's model and max_tokens; ready (it answered a
+        harmless ``mcp_status``) but bound to no key until a task takes it."""
+        worker = await self._launch(self._template, None)
+        worker.idle_since = time.monotonic()
+        if self._closed:
+            await _uncancellable(self._retire(worker))
+        else:
+            self._spares.append(worker)
+        return worker
+
+    async def _launch(self, task: TaskRequest, key: WarmKey | None) -> _Warm:
         self._starting += 1
         started = time.monotonic()
         try:
-            worker = await self._spawn(key, task)
+            worker = await self._spawn(task)
         finally:
             self._starting -= 1
         self._busy.add(worker)  # counted while it handshakes
         try:
-            ok = await self._control(worker, {"subtype": "initialize"}, timeout=START_TIMEOUT)
+            if key is not None:
+                ok = await self._bind(worker, key, timeout=START_TIMEOUT)
+            else:
+                ok = await self._control(worker, {"subtype": "mcp_status"}, timeout=START_TIMEOUT)
         except BaseException:  # cancelled (shutdown, client gone): never leak the process
-            self._busy.discard(worker)
-            await _uncancellable(self._retire(worker))
+            await self._drop(worker)
             raise
         self._busy.discard(worker)
         if not ok:
@@ -643,15 +696,16 @@ class WarmRunner:
         self._start_seconds += 0.2 * (time.monotonic() - started - self._start_seconds)
         return worker
 
-    async def _spawn(self, key: WarmKey, task: TaskRequest) -> _Warm:
+    async def _spawn(self, task: TaskRequest) -> _Warm:
+        """A process with no system prompt yet: ``initialize`` gives it one (_bind)."""
         root = self.settings.workdir_root
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix="ccapi-warm-", dir=root)  # mode 0700
-        system_file = Path(workdir) / "system-prompt.txt"
-        system_file.write_text(key.system_prompt, encoding="utf-8")
-        spec = replace(task, system_prompt=key.system_prompt, images=[])
-        argv = build_argv(self.settings, spec, system_prompt_file=system_file)
+        spec = replace(task, images=[])
+        argv = build_argv(self.settings, spec)
+        flag = argv.index("--system-prompt")
+        del argv[flag : flag + 2]
         argv[argv.index("-p") + 1 : argv.index("-p") + 1] = ["--input-format", "stream-json"]
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -672,7 +726,7 @@ class WarmRunner:
             raise
         self.spawned += 1
         stderr = asyncio.create_task(_drain(proc.stderr))
-        return _Warm(key, proc, workdir, stderr, model_id(self.settings, task.model),
+        return _Warm(None, proc, workdir, stderr, model_id(self.settings, task.model),
                      task.max_tokens)  # fmt: skip
 
     async def _recycle(self, worker: _Warm, cleared: asyncio.Future[None]) -> None:
@@ -683,7 +737,7 @@ class WarmRunner:
         finally:
             self._busy.discard(worker)
             worker.task_started = 0.0
-            demand = self._demand.get(worker.key)
+            demand = self._demand_of(worker.key)
             if demand is not None and cleared in demand.clearing:
                 demand.clearing.remove(cleared)
             if not cleared.done():
