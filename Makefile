@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest test-isolation bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
 
 test: lint typecheck pytest
+
+# Warm-process isolation on the real binary at full size (the default suite runs 200 tasks).
+test-isolation: $(STAMP)
+	CCAPI_ISOLATION_TASKS=1000 $(BIN)/pytest tests/workers/test_warm_isolation.py -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/worker_pool.py
