@@ -77,7 +77,8 @@ from claude_code_api.workers.runner import (
 
 log = logging.getLogger(__name__)
 
-CLEAR_TIMEOUT = 5.0  # seconds the CLI gets to answer /clear or a control request
+CLEAR_TIMEOUT = 15.0  # seconds the CLI gets to answer /clear or a control request (a busy
+# machine can take seconds; retiring the process then would only add a cold start)
 START_TIMEOUT = 60.0  # seconds a new process gets to answer its initialize handshake
 IDLE_TTL = 300.0  # seconds an idle warm process (and a key's demand) is kept
 RSS_ESTIMATE_MB = 190.0  # a warm claude 2.1.197 process, used until one has been measured
@@ -323,8 +324,8 @@ class WarmRunner:
         ``(None, False)`` when the caps leave no room (the task then runs cold).
 
         In order: an idle process of the key; one of the key's being cleared; a spare (bound to
-        the key now); a busy one of the key that will likely be free before a start; a spare
-        that is starting; a new process.
+        the key now); a busy one of the key that will likely be free before a start (asked
+        before the spare when near the caps); a spare that is starting; a new process.
         """
         self._evict_expired()
         want_model = model_id(self.settings, task.model)
@@ -332,6 +333,15 @@ class WarmRunner:
         try:
             while True:
                 worker = self._take_idle(key, want_model)
+                demand = self._demand[key]
+                if worker is None and demand.clearing:  # ready in a few ms
+                    await asyncio.shield(demand.clearing.pop(0))
+                    continue
+                # Near the caps a spare taken for a key that already has a (busy) process
+                # would soon force another key's process out: wait for this key's own first.
+                near_cap = worker is None and not self._room(extra=2)
+                if near_cap and await self._wait_for_busy(key, demand):
+                    continue
                 if (
                     worker is None
                     and (worker := self._take_spare()) is not None
@@ -349,23 +359,9 @@ class WarmRunner:
                         return worker, True
                     await self._drop(worker)
                     continue
-                demand = self._demand[key]
-                if demand.clearing:  # ready in a few ms
-                    await asyncio.shield(demand.clearing.pop(0))
-                elif (wait := self._busy_wait(key, demand)) > 0:
-                    # A busy process of this key will likely be free before a new one could
-                    # start (warm tasks take ~30 ms, a start ~1 s): wait for it, not forever.
-                    waiter = asyncio.get_running_loop().create_future()
-                    demand.waiters.append(waiter)
-                    try:
-                        await asyncio.wait_for(asyncio.shield(waiter), wait)
-                    except TimeoutError:
-                        if not self._spares_starting:
-                            break
-                    finally:
-                        if waiter in demand.waiters:
-                            demand.waiters.remove(waiter)
-                elif self._spares_starting:  # sooner than starting another one
+                if not near_cap and await self._wait_for_busy(key, demand):
+                    continue
+                if self._spares_starting:  # sooner than starting another one
                     cold_wait = True
                     await asyncio.shield(self._spares_starting.pop(0))
                 else:
@@ -401,6 +397,24 @@ class WarmRunner:
         worker.key = key
         return True
 
+    async def _wait_for_busy(self, key: WarmKey, demand: _Demand) -> bool:
+        """Wait for a busy process of ``key`` to be parked, if that is likely sooner than a
+        start (warm tasks take ~30 ms, a start ~1 s), at most a start's time. True if a
+        process was parked meanwhile (look again), False to go on without it."""
+        wait = self._busy_wait(key, demand)
+        if wait <= 0:
+            return False
+        waiter = asyncio.get_running_loop().create_future()
+        demand.waiters.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), wait)
+        except TimeoutError:
+            return False
+        finally:
+            if waiter in demand.waiters:
+                demand.waiters.remove(waiter)
+        return True
+
     def _busy_wait(self, key: WarmKey, demand: _Demand) -> float:
         """Seconds worth waiting for a busy process of ``key`` (0: start a new one)."""
         now = time.monotonic()
@@ -408,9 +422,9 @@ class WarmRunner:
         if len(busy) <= len(demand.waiters):
             return 0.0  # each busy process already has a task waiting for it
         remaining = demand.task_seconds - busy[-1 - len(demand.waiters)]
-        if remaining < 0 or remaining >= self._start_seconds:
-            return 0.0  # overdue (a long answer: no estimate) or slower than a start
-        return self._start_seconds
+        if remaining >= self._start_seconds:
+            return 0.0  # slower than a start
+        return self._start_seconds  # overdue answers too: the wait is bounded by a start
 
     def _demand_of(self, key: WarmKey | None) -> _Demand | None:
         return None if key is None else self._demand.get(key)
@@ -566,17 +580,18 @@ class WarmRunner:
     def _alive(self) -> list[_Warm]:
         return [*self._idle, *self._spares, *self._busy]
 
-    def _rss_budget_used(self) -> float:
+    def _rss_budget_used(self, extra: int = 0) -> float:
         workers = self._alive()
         measured = [w.rss_mb for w in workers if w.rss_mb]
         estimate = max(measured, default=RSS_ESTIMATE_MB)
-        return sum(w.rss_mb or estimate for w in workers) + self._starting * estimate + estimate
+        starting = self._starting + 1 + extra
+        return sum(w.rss_mb or estimate for w in workers) + starting * estimate
 
-    def _room(self) -> bool:
-        """Whether one more process fits under both caps."""
+    def _room(self, extra: int = 0) -> bool:
+        """Whether ``1 + extra`` more processes fit under both caps."""
         return (
-            self.process_count() < self.max_processes
-            and self._rss_budget_used() <= self.max_memory_mb
+            self.process_count() + extra < self.max_processes
+            and self._rss_budget_used(extra) <= self.max_memory_mb
         )
 
     def _make_room(self) -> bool:
