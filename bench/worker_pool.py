@@ -146,7 +146,7 @@ async def sample_peak(stop: asyncio.Event, into: dict[str, float]) -> None:
         await asyncio.sleep(0.5)
 
 
-async def main(scale: float) -> dict[str, object]:
+async def main(scale: float, mixed_tasks: int = MIXED_TASKS) -> dict[str, object]:
     claude = str(install_claude())
     upstream = subprocess.Popen(
         [sys.executable, "-c", UPSTREAM, str(ROOT)], stdout=subprocess.PIPE, text=True
@@ -256,7 +256,7 @@ async def main(scale: float) -> dict[str, object]:
         assert isinstance(runner, WarmRunner)
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_peak(stop, peak))
-        mixed_stats = await drive(10, mixed(round(MIXED_TASKS * scale)), service)
+        mixed_stats = await drive(10, mixed(mixed_tasks), service)
         stop.set()
         await sampler
         stats = runner.stats()
@@ -296,8 +296,9 @@ async def main(scale: float) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply task counts")
+    parser.add_argument("--mixed-tasks", type=int, default=MIXED_TASKS)
     args = parser.parse_args()
-    result = asyncio.run(main(args.scale))
+    result = asyncio.run(main(args.scale, args.mixed_tasks))
     out = ROOT / "bench" / "results" / "worker_pool.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

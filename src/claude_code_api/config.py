@@ -36,20 +36,24 @@ class Settings(BaseSettings):
         "warm processes off.",
     )
     warm_max_processes: int = Field(
-        16, ge=1, le=1024, description="Cap on warm CLI processes (idle and busy, all keys)."
+        24,
+        ge=1,
+        le=1024,
+        description="Cap on warm CLI processes (idle, spare and busy, all projects); a cap, "
+        "not a target: processes start on demand and retire after 5 idle minutes.",
     )
     warm_max_memory_mb: int = Field(
-        4096,
+        6144,
         ge=64,
-        description="Cap on the warm CLI processes' total RSS in MB (~190 MB each): at the cap "
+        description="Cap on the warm CLI processes' total RSS in MB (~200-240 MB each): at the cap "
         "the least recently used idle process is retired, or a task runs cold.",
     )
     warm_spares: int = Field(
         1,
         ge=0,
         le=16,
-        description="Idle warm processes kept ready per busy project/system prompt beyond its "
-        "recent peak of concurrent tasks, started in the background.",
+        description="Spare warm processes kept started (in the background) and not yet bound "
+        "to a project: a task of a new project or system prompt, or a burst, takes one.",
     )
     task_timeout: float = Field(30.0, gt=0, description="Seconds before a CLI call is killed.")
     queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")

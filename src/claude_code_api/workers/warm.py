@@ -39,6 +39,7 @@ usage and cost; :meth:`WarmRunner.stats` counts them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -597,13 +598,23 @@ class WarmRunner:
     def _make_room(self) -> bool:
         """Retire least recently used idle processes until one more fits; False if it can't."""
         while not self._room():
-            pool = self._idle or self._spares  # spares last: they serve any key
-            if not pool:
+            victim = self._victim()
+            if victim is None:
                 return False
-            victim = min(pool, key=lambda w: w.idle_since)
-            pool.remove(victim)
             self._in_background(self._retire(victim))
         return True
+
+    def _victim(self) -> _Warm | None:
+        """Take out the idle process whose loss costs least: one whose key has another
+        process first, then the least recently used; spares last (they serve any key)."""
+        if self._idle:
+            counts = collections.Counter(w.key for w in self._alive())
+            victim = min(self._idle, key=lambda w: (counts[w.key] < 2, w.idle_since))
+            self._idle.remove(victim)
+            return victim
+        if self._spares:
+            return self._spares.pop(0)
+        return None
 
     def _evict_expired(self) -> None:
         now = time.monotonic()
@@ -768,9 +779,8 @@ class WarmRunner:
         worker.idle_since = time.monotonic()
         worker.rss_mb = _rss_mb(worker.proc.pid) or worker.rss_mb
         self._idle.append(worker)
-        while self._idle and (len(self._idle) + len(self._busy) + self._starting
-                              > self.max_processes):  # fmt: skip
-            await self._retire(self._idle.pop(0))
+        while self.process_count() > self.max_processes and (victim := self._victim()):
+            await self._retire(victim)
 
     async def _clear(self, worker: _Warm) -> bool:
         proc = worker.proc
