@@ -7,10 +7,11 @@ Verified on the real CLI 2.1.197 against the fake upstream (DEVELOPERS.md): ~30 
 message instead of ~0.5-1 s.
 
 What a process is bound to for its whole life (:class:`WarmKey`): the **project**, the system
-prompt (the CLI reads ``--system-prompt-file`` once; neither ``initialize`` nor
-``apply_flag_settings`` can change it later) and ``--bare``. A process never serves another
-project, so no state of one project's task can reach another's. What is set per task, on the
-CLI's stream-json control channel (the Agent SDK's), without a model call:
+prompt and ``--bare``. A process starts without a system prompt; the first ``initialize``
+control request gives it one, and nothing can change it later (verified: a second
+``initialize``, an agent switch or a rewritten prompt file leave it as it was). A process never
+serves another project, so no state of one project's task can reach another's. What is set per
+task, on the CLI's stream-json control channel (the Agent SDK's), without a model call:
 
 - ``max_tokens``: ``apply_flag_settings {"env": {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "N"}}``; the
   next upstream request carries exactly ``max_tokens: N`` (``""`` restores the CLI's default),
@@ -24,16 +25,18 @@ process (its group is killed and reaped, its working directory removed). Agent m
 prompts that start with ``/`` (the CLI would run them as slash commands) always run cold.
 
 Capacity: at most ``warm_max_processes`` warm processes and ``warm_max_memory_mb`` of their
-RSS (~190 MB each). Each busy key keeps ``warm_spares`` idle processes beyond its recent peak
-of concurrent tasks, started in the background one at a time (a cold start is ~1 CPU-second on
-a shared machine); when a task needs a process and the caps are reached, the least recently
-used idle process (of any key) is retired; if every process is busy the task runs cold.
+RSS (~200-240 MB each). ``warm_spares`` unbound processes are kept started (in the background,
+one at a time: a cold start is ~1 CPU-second on a shared machine); a task of any key that finds
+no idle process of its own takes one and binds it. A task whose key's processes are all busy
+waits for one when that is likely sooner than a start. When a task needs a process and the caps
+are reached, the idle process whose loss costs least is retired (one whose key has another
+process, then the least recently used); if every process is busy the task runs cold.
 
 Two CLI facts shape the code: ``total_cost_usd`` in a ``result`` is cumulative over the
 process's life (the runner reports the difference per task), and the CLI prefixes the first
 message after ``/clear`` with a "local command caveat" (4 text blocks, ~460 characters, about
-100 input tokens more than cold). Those tokens are billed upstream, so they stay in the task's
-usage and cost; :meth:`WarmRunner.stats` counts them.
+100 input tokens more than cold, measured in bench/worker_pool.py). Those tokens are billed
+upstream, so they stay in the task's usage and cost, as the upstream reports them.
 """
 
 from __future__ import annotations
@@ -188,7 +191,6 @@ class WarmRunner:
         self.misses = 0  # warm-eligible tasks that waited for a process to start
         self.cold_runs = 0  # tasks run cold (not eligible, closed, or no capacity)
         self.switches = 0  # model switches (set_model + /clear) on a reused process
-        self.caveat_chars = 0  # characters of /clear caveat sent upstream (measured per task)
         self._idle: list[_Warm] = []
         self._busy: set[_Warm] = set()
         self._spares: list[_Warm] = []  # started, answering, not yet bound to a key
