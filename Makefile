@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test test-deploy lint typecheck pytest bench clean
+.PHONY: install run test test-deploy lint typecheck pytest test-isolation bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: lint typecheck pytest
 # or sudo the first time: installs docker.io, starts dockerd). See docs/DEPLOYMENT.md.
 test-deploy:
 	scripts/deploy/test_deploy.sh
+
+# Warm-process isolation on the real binary at full size (the default suite runs 200 tasks).
+test-isolation: $(STAMP)
+	CCAPI_ISOLATION_TASKS=1000 $(BIN)/pytest tests/workers/test_warm_isolation.py -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/worker_pool.py

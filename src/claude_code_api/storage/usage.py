@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import operator
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -204,6 +205,8 @@ def _rollup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
 _COPY_COLUMNS: tuple[str, ...] = tuple(c.name for c in usage_log.columns if c.name != "id")
+_COLUMN_GETTER = operator.itemgetter(*_COPY_COLUMNS)
+_TS_INDEX = _COPY_COLUMNS.index("timestamp")
 
 
 async def _insert_log(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -219,14 +222,14 @@ async def _insert_log(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
             "usage_log", records=records, columns=list(_COPY_COLUMNS)
         )
     elif conn.dialect.name == "sqlite":
-        # SQLAlchemy's SQLite DateTime is text compared as strings: store its exact format.
-        records = [
-            tuple(
-                row[name].strftime(_SQLITE_TS) if name == "timestamp" else row[name]
-                for name in _COPY_COLUMNS
-            )
-            for row in rows
-        ]
+        # SQLAlchemy's SQLite DateTime is text compared as strings: store its exact format
+        # (isoformat(" ", "microseconds") is _SQLITE_TS, ~4x faster than strftime). This runs on
+        # the event loop, so it is kept to C-level calls: it was ~25 us a row before.
+        records = []
+        for row in rows:
+            values = list(_COLUMN_GETTER(row))
+            values[_TS_INDEX] = values[_TS_INDEX].isoformat(" ", "microseconds")
+            records.append(tuple(values))
         marks = ", ".join("?" for _ in _COPY_COLUMNS)
         await conn.exec_driver_sql(
             f"INSERT INTO usage_log ({', '.join(_COPY_COLUMNS)}) VALUES ({marks})",  # noqa: S608
@@ -263,8 +266,10 @@ class UsageRecorder:
     """Non-blocking, batched writer of usage rows.
 
     ``record()`` appends to an in-memory buffer; a background task writes the buffer every
-    ``flush_interval`` seconds, or as soon as ``batch_size`` rows are waiting. If the database is
-    unavailable the rows stay buffered (up to ``max_buffer``) and are retried.
+    ``flush_interval`` seconds, or as soon as ``batch_size`` rows are waiting. A batch's row
+    preparation runs on the event loop, so batches stay small (250 rows: ~2 ms) to keep the
+    loop from stalling under load (2,000-row batches stalled cache hits by ~20 ms). If the
+    database is unavailable the rows stay buffered (up to ``max_buffer``) and are retried.
     """
 
     def __init__(
@@ -272,7 +277,7 @@ class UsageRecorder:
         db: Database,
         *,
         flush_interval: float = 0.2,
-        batch_size: int = 2000,
+        batch_size: int = 250,
         max_buffer: int = 1_000_000,
         clock: Clock | None = None,
     ) -> None:

@@ -58,6 +58,8 @@ tokens of a message count every earlier prompt and answer; ``total_cost_usd`` is
 the process's life (``usage`` is per message). ``/clear`` empties the conversation (a
 ``result`` with text ``""`` and ``num_turns: 0``, no model call); another message starting with
 ``/`` is answered "Unknown command" without a model call. Knob markers apply per message.
+Control requests (``{"type":"control_request",...}``): ``initialize``, ``set_model`` and
+``apply_flag_settings`` (its ``env``) are answered with a ``control_response`` as by the real CLI.
 """
 
 from __future__ import annotations
@@ -421,6 +423,9 @@ def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
         except ValueError:
             sys.stderr.write("Error: invalid JSON on stdin\n")
             return 1
+        if isinstance(event, dict) and event.get("type") == "control_request":
+            _control(args, environ, event, state)
+            continue
         if not isinstance(event, dict) or event.get("type") != "user":
             continue
         prompt = _content_text(event.get("message"))
@@ -434,6 +439,34 @@ def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
         if "exit" in active or "no_result" in active:  # a crash ends the process; an error
             return status  # result does not (the real CLI then waits for more input)
     return 0
+
+
+def _control(
+    args: argparse.Namespace,
+    environ: dict[str, str],
+    event: dict[str, Any],
+    state: dict[str, float],
+) -> None:
+    """The control requests the service sends (``initialize``, ``mcp_status``, ``set_model``,
+    ``apply_flag_settings`` with ``env``), answered like the real CLI 2.1.197 (``initialize``'s
+    ``systemPrompt`` replaces the system prompt); others fail."""
+    request = event.get("request") or {}
+    kind = request.get("subtype")
+    response: dict[str, Any] = {"subtype": "success", "request_id": event.get("request_id")}
+    if kind == "set_model":
+        args.model = str(request.get("model") or args.model)
+        state["history"] += 120  # like the real CLI: a "/model" message joins the conversation
+    elif kind == "apply_flag_settings":
+        for name, value in ((request.get("settings") or {}).get("env") or {}).items():
+            environ[str(name)] = str(value)
+    elif kind == "mcp_status":
+        response["response"] = {"mcpServers": []}
+    elif kind == "initialize":
+        if request.get("systemPrompt") is not None:  # replaces --system-prompt(-file)
+            args.system_prompt = str(request["systemPrompt"])
+    else:
+        response = dict(response, subtype="error", error=f"unsupported: {kind}")
+    _Out(args.output_format, "").event({"type": "control_response", "response": response})
 
 
 def _command(args: argparse.Namespace, prompt: str, state: dict[str, float]) -> None:
