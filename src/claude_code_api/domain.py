@@ -56,6 +56,13 @@ class TaskRequest:
     #: Anthropic image sources (``{"type": "base64", ...}`` or ``{"type": "url", ...}``) sent
     #: after the prompt's text; the CLI then reads a stream-json user message on stdin.
     images: list[dict[str, str]] = field(default_factory=list)
+    #: Extended thinking: ``0`` off (the chat-mode default: a chat caller expects none unless it
+    #: asks), ``N`` a budget of N tokens (the CLI's ``MAX_THINKING_TOKENS``; haiku honours the
+    #: number, sonnet/opus think adaptively and are sized by ``effort``), ``None`` the CLI's
+    #: own default (haiku 31,999 tokens, sonnet/opus adaptive at effort high).
+    thinking_budget: int | None = 0
+    #: The CLI's ``--effort`` (``low``/``medium``/``high``/``max``; sonnet and opus only).
+    effort: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (used by the distributed queue)."""

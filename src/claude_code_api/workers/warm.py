@@ -74,6 +74,8 @@ class WarmKey:
     system_prompt: str
     max_tokens: int | None
     bare: bool
+    thinking_budget: int | None = 0  # MAX_THINKING_TOKENS and --effort are fixed at spawn
+    effort: str | None = None
 
     @classmethod
     def of(cls, settings: Settings, task: TaskRequest) -> WarmKey:
@@ -84,6 +86,8 @@ class WarmKey:
             system_prompt=system if system is not None else settings.default_system_prompt,
             max_tokens=task.max_tokens,
             bare=settings.bare,
+            thinking_budget=task.thinking_budget,
+            effort=task.effort,
         )
 
 
