@@ -385,6 +385,9 @@ class RouteResponse(BaseModel):
 
     recommended_model: str
     reasoning: str
+    #: The learned router's probability that only the strong tier answers the task well
+    #: (``null`` with a rules profile).
+    probability: float | None = None
     signals: dict[str, Any]
     estimated_cost: dict[str, float]
 
