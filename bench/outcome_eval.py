@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _outcomes import Outcome, load  # noqa: E402
-from train_router import auc  # noqa: E402
-
-from claude_code_api.pricing import TIERS, PriceTable  # noqa: E402
-from claude_code_api.routing import Router, estimate_tokens  # noqa: E402
+from _outcomes import Outcome, load
+from claude_code_api.pricing import TIERS, PriceTable
+from claude_code_api.routing import Router, estimate_tokens
+from train_router import auc
 
 OUTPUT_TOKENS = 256
 QUALITY_TARGET = 0.95
@@ -46,16 +45,16 @@ def curve(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> tuple[np.
     return shares, quality
 
 
-def share_for(
-    quality_goal: float, shares: np.ndarray, quality: np.ndarray
-) -> float | None:
+def share_for(quality_goal: float, shares: np.ndarray, quality: np.ndarray) -> float | None:
     """The smallest strong share whose (interpolated) quality reaches ``quality_goal``."""
     for i in range(1, len(shares)):
         if quality[i] >= quality_goal:
             q0, q1 = quality[i - 1], quality[i]
             if q0 >= quality_goal:
                 return float(shares[i - 1])
-            return float(shares[i - 1] + (quality_goal - q0) / (q1 - q0) * (shares[i] - shares[i - 1]))
+            return float(
+                shares[i - 1] + (quality_goal - q0) / (q1 - q0) * (shares[i] - shares[i - 1])
+            )
     return None
 
 
@@ -63,9 +62,7 @@ def quality_at(share: float, shares: np.ndarray, quality: np.ndarray) -> float:
     return float(np.interp(share, shares, quality))
 
 
-def evaluate(
-    name: str, router: Router, items: list[Outcome], prices: PriceTable
-) -> dict[str, Any]:
+def evaluate(name: str, router: Router, items: list[Outcome], prices: PriceTable) -> dict[str, Any]:
     weak = np.array([o.weak for o in items])
     strong = np.array([o.strong for o in items])
     needed = np.array([o.label == 2 for o in items])

@@ -38,7 +38,7 @@ from claude_code_api.pricing import TIERS, PriceTable
 from claude_code_api.routing import Router, estimate_tokens, load_rules
 
 sys.path.insert(0, str(Path(__file__).parent))
-import outcome_eval  # noqa: E402
+import outcome_eval
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_DATA = DATA_DIR / "router_eval.jsonl"

@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _outcomes import OUTCOMES, Outcome, load  # noqa: E402
-
-from claude_code_api.routing.learned import MODEL_FILE, feature_tokens  # noqa: E402
+from _outcomes import OUTCOMES, Outcome, load
+from claude_code_api.routing.learned import MODEL_FILE, feature_tokens
 
 SEED = 20261201
 MIN_DF = 3

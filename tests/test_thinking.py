@@ -77,6 +77,8 @@ def test_the_task_fields_reach_the_cli(tmp_path: Path) -> None:
     assert argv[argv.index("--effort") + 1] == "low"
     # the CLI's default: the server's own MAX_THINKING_TOKENS does not leak through either
     cli_default = TaskRequest(prompt="x", thinking_budget=None)
-    assert "MAX_THINKING_TOKENS" not in build_env(settings, cli_default, {"MAX_THINKING_TOKENS": "9"})
+    assert "MAX_THINKING_TOKENS" not in build_env(
+        settings, cli_default, {"MAX_THINKING_TOKENS": "9"}
+    )
     restored = TaskRequest.from_dict(sized.to_dict())
     assert (restored.thinking_budget, restored.effort) == (4096, "low")

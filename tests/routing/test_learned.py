@@ -57,9 +57,10 @@ def test_the_operating_point_moves_the_threshold() -> None:
     scores = [Router().route(p).signals["learned"]["score"] for p in prompts]
     share = Router.from_settings(Settings(router_strong_share=0.5))
     assert share.strong_share == 0.5
-    assert share.route(MATH).signals["learned"]["threshold"] < Router().route(MATH).signals[
-        "learned"
-    ]["threshold"]
+    assert (
+        share.route(MATH).signals["learned"]["threshold"]
+        < Router().route(MATH).signals["learned"]["threshold"]
+    )
     assert len(set(scores)) == len(scores)  # the prompts are told apart
     with pytest.raises(ValidationError):
         Settings(router_strong_share=1.5)
@@ -106,10 +107,10 @@ def test_the_seed_profile_reasoning_names_every_tier_once() -> None:
 
 def test_the_model_carries_signal_on_the_held_out_split() -> None:
     sys.path.insert(0, str(BENCH))
+    import numpy as np
+
     from _outcomes import load
     from train_router import auc
-
-    import numpy as np
 
     test = load()["test"][:1000]
     model = packaged_model()

@@ -21,6 +21,7 @@ from claude_code_api.api.streaming import cancel_on_disconnect
 from claude_code_api.application.completions import CompletionCall, CompletionService
 from claude_code_api.application.output_format import cut_at_stop, format_instruction, unwrap_json
 from claude_code_api.domain import CompletionResult
+from claude_code_api.thinking import Thinking, from_anthropic, from_openai
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": desc}
@@ -110,7 +111,18 @@ async def prepare_call(
         use_cache=body.cache,
         mode=body.mode,
         max_tier=principal.max_tier,
+        thinking=thinking_of(body),
     )
+
+
+def thinking_of(body: ChatCompletionRequest) -> Thinking:
+    """The request's thinking: Anthropic ``thinking`` wins over OpenAI ``reasoning_effort``;
+    neither means none in chat mode (see :mod:`claude_code_api.thinking`)."""
+    if body.thinking is not None:
+        return from_anthropic(
+            body.thinking.model_dump(exclude_none=True), body.output_limit(), body.mode
+        )
+    return from_openai(body.reasoning_effort, body.mode)
 
 
 #: Headers of every server-sent event stream (no proxy buffering).

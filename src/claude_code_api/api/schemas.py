@@ -144,6 +144,16 @@ class ResponseFormat(BaseModel):
         return self
 
 
+class ThinkingParam(BaseModel):
+    """Anthropic's ``thinking``: ``{"type": "enabled", "budget_tokens": N}``, ``disabled`` or
+    ``adaptive``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = Field(None, ge=1024, le=128_000)
+
+
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` body."""
 
@@ -193,6 +203,14 @@ class ChatCompletionRequest(BaseModel):
     cache: bool = Field(True, description="false: neither read nor write the response cache.")
     mode: Literal["chat", "agent"] = Field(
         "chat", description="agent runs the CLI with its tools; only if the operator allows it."
+    )
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None,
+        description="Extended thinking (off unless asked in chat mode): none, or a thinking "
+        "budget and CLI effort from minimal to xhigh (see docs/API.md).",
+    )
+    thinking: ThinkingParam | None = Field(
+        None, description="Anthropic-style thinking; wins over reasoning_effort."
     )
 
     @field_validator("model")

@@ -31,6 +31,7 @@ from claude_code_api.errors import (
 )
 from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_of
 from claude_code_api.routing import estimate_tokens
+from claude_code_api.thinking import Thinking
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class CompletionService:
         use_cache: bool = True,
         mode: str = "chat",
         max_tier: str | None = None,
+        thinking: Thinking | None = None,
     ) -> CompletionCall:
         """Validate and route a request; nothing is spent yet.
 
@@ -155,6 +157,8 @@ class CompletionService:
             mode=Mode(mode),
             images=list(conversation.images),
         )
+        thinking = thinking if thinking is not None else Thinking.default(mode)
+        task.thinking_budget, task.effort = thinking.budget, thinking.effort
         cache_key = None
         if use_cache and settings.cache_ttl > 0:
             cache_key = self.s.cache.key_for(
@@ -162,7 +166,10 @@ class CompletionService:
                 model=cli_model,
                 system_prompt=conversation.system_prompt,
                 messages=[list(t) for t in conversation.transcript]
-                + ([["images", *map(_digest, conversation.images)]] if conversation.images else []),
+                + ([["images", *map(_digest, conversation.images)]] if conversation.images else [])
+                + (
+                    [["thinking", thinking.budget, thinking.effort]] if thinking.budget != 0 else []
+                ),
                 max_tokens=max_tokens,
                 mode=mode,
                 temperature=temperature,

@@ -17,6 +17,7 @@ same for an 8k-token prompt as for a 1 MB one.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ def feature_tokens(text: str) -> set[str]:
     text = truncate(text)
     words = _WORD.findall(text.lower())
     feats = set(words)
-    feats.update(map(" ".join, zip(words, words[1:], strict=False)))
+    feats.update(map(" ".join, itertools.pairwise(words)))
     digits = len(_DIGIT.findall(text))
     feats.add("__bias")
     feats.add(f"__chars{_bucket(size, (32, 64, 128, 256, 512, 1024, 2048, 4096, 16384))}")
@@ -104,6 +105,7 @@ class LearnedModel:
 
     @classmethod
     def load(cls, path: str) -> LearnedModel:
+        """Read a model file written by ``bench/train_router.py``."""
         with np.load(path, allow_pickle=False) as data:
             return cls({k: data[k] for k in data.files})
 
@@ -117,10 +119,12 @@ class LearnedModel:
         return float(self.thresholds[idx])
 
     def indices(self, text: str) -> list[int]:
+        """The vocabulary indices of ``text``'s features."""
         vocab = self.vocab
         return [i for i in (vocab.get(f) for f in feature_tokens(text)) if i is not None]
 
     def predict(self, text: str, *, explain: int = 0) -> Prediction:
+        """Probabilities and score of ``text``; ``explain``: how many top features to name."""
         idx = self.indices(text)
         scale = 1.0 / math.sqrt(len(idx)) if idx else 0.0
         logits = self.weights[idx].sum(axis=0, dtype=np.float64) * scale
@@ -139,6 +143,7 @@ class LearnedModel:
         return Prediction(p_strong, p_weak, p_strong - p_weak, top)
 
     def score_many(self, texts: list[str]) -> npt.NDArray[np.float64]:
+        """Scores of many prompts (the evaluation's helper)."""
         return np.array([self.predict(t).score for t in texts], dtype=np.float64)
 
 

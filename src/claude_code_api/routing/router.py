@@ -228,9 +228,11 @@ class Router:
             f"{self.strong_share:.0%} of traffic to the strong tier"
         )
         if pred.top_features:
-            why += " (strongest signals: " + ", ".join(
-                f"{name!r} {value:+.3f}" for name, value in pred.top_features[:3]
-            ) + ")"
+            why += (
+                " (strongest signals: "
+                + ", ".join(f"{name!r} {value:+.3f}" for name, value in pred.top_features[:3])
+                + ")"
+            )
         learned = {
             "p_strong": round(pred.p_strong, 4),
             "p_weak": round(pred.p_weak, 4),
