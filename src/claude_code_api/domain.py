@@ -25,6 +25,9 @@ class Usage:
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     cost_usd: float = 0.0
+    #: Of ``output_tokens``, those spent thinking: the upstream bills them as output and does
+    #: not count them apart, so this is the shared estimate of the streamed thinking text.
+    thinking_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:

@@ -179,3 +179,17 @@ async def test_thinking_reaches_the_upstream_only_when_asked(
     body = fake_upstream.messages[-1].body
     assert body["thinking"] == thinking
     assert (body.get("output_config") or {}).get("effort") == sent_effort
+
+
+async def test_thinking_tokens_are_counted_apart(tmp_path: Path, claude_bin: str) -> None:
+    thought = "Let me think about this step by step before I answer the question."
+    with FakeAnthropic(lambda body: Reply(text="forty two", thinking=thought)) as upstream:
+        home = tmp_path / "home3"
+        home.mkdir()
+        env = upstream.cli_env(home, CLAUDE_CODE_MAX_RETRIES="0", PATH=os.environ["PATH"])
+        runner = CLIRunner(real_settings(tmp_path, claude_bin), base_env=env)
+        task = TaskRequest(prompt="What is 6*7?", model="haiku", thinking_budget=2048)
+        result = await runner.run(task)
+    assert result.text == "forty two"  # the thinking is never part of the answer
+    assert 0 < result.usage.thinking_tokens < result.usage.output_tokens
+    assert result.usage.output_tokens == 2 + len(thought.split(" "))

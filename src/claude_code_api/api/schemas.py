@@ -261,6 +261,14 @@ class PromptTokensDetails(BaseModel):
     cached_tokens: int = Field(0, description="Prompt tokens read from Anthropic's prompt cache.")
 
 
+class CompletionTokensDetails(BaseModel):
+    """OpenAI's ``usage.completion_tokens_details``."""
+
+    reasoning_tokens: int = Field(
+        0, description="Completion tokens spent thinking (estimated; 0 unless thinking was asked)."
+    )
+
+
 class CompletionUsage(BaseModel):
     """OpenAI usage plus the cost in USD."""
 
@@ -268,6 +276,9 @@ class CompletionUsage(BaseModel):
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
+    completion_tokens_details: CompletionTokensDetails = Field(
+        default_factory=CompletionTokensDetails
+    )
     cost_usd: float
     cached: bool = False
 
@@ -283,6 +294,7 @@ def usage_payload(usage: Usage, cached: bool | None = None) -> dict[str, Any]:
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.thinking_tokens},
         "cost_usd": usage.cost_usd,
     }
     if cached is not None:
