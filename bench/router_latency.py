@@ -67,7 +67,9 @@ def main() -> int:
     for name, router in routers.items():
         results[name] = {label: measure(router, t, args.repeat) for label, t in texts.items()}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'prompt':<12} {'router':<8} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} {'vs seed':>8}")
+    print(
+        f"{'prompt':<12} {'router':<8} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} {'vs seed':>8}"
+    )
     for label in texts:
         for name in routers:
             r = results[name][label]

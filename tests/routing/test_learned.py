@@ -79,8 +79,9 @@ def test_hard_constraints_stay_rules() -> None:
     assert (low.model, low.rule) == ("haiku", "low_budget")
     assert low.probability is None  # the model was not asked
     # sonnet's estimate (prompt + 768 expected output) exceeds what remains, haiku's (+256) fits
-    need_haiku = estimate_tokens(MATH) + 256
-    fit = always.route(MATH, budget_remaining=need_haiku + 10)
+    long_math = MATH * 30  # over the 1,000-token low-budget line, so the fit rule decides
+    need_haiku = estimate_tokens(long_math) + 256
+    fit = always.route(long_math, budget_remaining=need_haiku + 10)
     assert fit.model == "haiku" and fit.signals["downgraded_from"] == "sonnet"
     capped = always.route(MATH, max_tier="haiku")
     assert capped.model == "haiku" and capped.signals["capped_from"] == "sonnet"

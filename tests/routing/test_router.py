@@ -266,7 +266,7 @@ def test_a_tier_cap_is_applied_last_and_explained(router: Router) -> None:
     decision = router.route("Summarise this:\n\n" + long_doc, max_tier="sonnet")
     assert decision.model == "sonnet"
     assert decision.signals["capped_from"] == "opus"
-    assert "capped at sonnet by the API key (the rules chose opus)" in decision.reasoning
+    assert "capped at sonnet by the API key (the router chose opus)" in decision.reasoning
     assert router.route("hi", max_tier="sonnet").signals["capped_from"] is None
     with pytest.raises(InvalidRequestError, match="max_tier"):
         router.route("hi", max_tier="gpt")

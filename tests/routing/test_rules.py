@@ -268,7 +268,7 @@ def test_cost_aware_profile_keeps_long_lookups_off_opus() -> None:
 
 
 def test_profiles_are_selectable_by_name_in_settings_and_files(tmp_path: Path) -> None:
-    assert set(PROFILES) == {"default", "cost_aware"}
+    assert set(PROFILES) == {"seed", "default", "cost_aware"}
     assert load_rules("default") == default_rules() == builtin_rules("default")
     router = Router.from_settings(Settings(router_rules="cost_aware"))
     assert router.rules == builtin_rules("cost_aware")
