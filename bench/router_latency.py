@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _outcomes import load  # noqa: E402
-
-from claude_code_api.routing import Router, estimate_tokens, load_rules  # noqa: E402
+from _outcomes import load
+from claude_code_api.routing import Router, estimate_tokens, load_rules
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "router_latency.json"
 
@@ -68,7 +67,8 @@ def main() -> int:
         results[name] = {label: measure(router, t, args.repeat) for label, t in texts.items()}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"{'prompt':<12} {'router':<8} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} {'vs seed':>8}"
+        f"{'prompt':<12} {'router':<8} {'wall p50':>9} {'wall p90':>9} {'cpu p50':>8} "
+        f"{'vs seed':>8}"
     )
     for label in texts:
         for name in routers:
