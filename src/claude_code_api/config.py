@@ -103,8 +103,16 @@ class Settings(BaseSettings):
     # --- routing ------------------------------------------------------------------------------
     router_rules: str | None = Field(
         None,
-        description='Routing rules: a built-in profile ("default": the seed\'s rules, '
-        '"cost_aware") or the path of a TOML/YAML rules file (see docs/ROUTING.md).',
+        description='The router: unset or "learned" (the default: a model trained on weak vs '
+        'strong outcomes), a rules profile ("seed": the seed\'s rules, "cost_aware") or the '
+        "path of a TOML/YAML rules file (see docs/ROUTING.md).",
+    )
+    router_strong_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="The learned router's operating point: the share of prompts (measured on "
+        "its validation data) sent to the strong tier; 0 = all haiku, 1 = all sonnet.",
     )
     tier_models: dict[str, str] = Field(
         default_factory=dict,

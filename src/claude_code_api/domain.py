@@ -62,6 +62,20 @@ class OutputFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class Thinking:
+    """What a request asked for: ``budget`` (``0`` off, ``None`` the CLI's default) and the
+    CLI's ``effort`` (``None``: its default). Built by :mod:`claude_code_api.thinking`."""
+
+    budget: int | None = 0
+    effort: str | None = None
+
+    @classmethod
+    def default(cls, mode: str) -> Thinking:
+        """No request field: off in chat mode, the CLI's own behaviour in agent mode."""
+        return cls(0, None) if mode == "chat" else cls(None, None)
+
+
+@dataclass(frozen=True, slots=True)
 class CallOptions:
     """How to run a conversation, whatever API it came from."""
 
@@ -73,6 +87,7 @@ class CallOptions:
     output_format: OutputFormat | None = None
     use_cache: bool = True
     mode: Mode = Mode.CHAT
+    thinking: Thinking | None = None  # None: the mode's default (off in chat mode)
 
 
 @dataclass(slots=True)
@@ -84,6 +99,9 @@ class Usage:
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     cost_usd: float = 0.0
+    #: Of ``output_tokens``, those spent thinking: the upstream bills them as output and does
+    #: not count them apart, so this is the shared estimate of the streamed thinking text.
+    thinking_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:
@@ -115,6 +133,13 @@ class TaskRequest:
     #: Anthropic image sources (``{"type": "base64", ...}`` or ``{"type": "url", ...}``) sent
     #: after the prompt's text; the CLI then reads a stream-json user message on stdin.
     images: list[dict[str, str]] = field(default_factory=list)
+    #: Extended thinking: ``0`` off (the chat-mode default: a chat caller expects none unless it
+    #: asks), ``N`` a budget of N tokens (the CLI's ``MAX_THINKING_TOKENS``; haiku honours the
+    #: number, sonnet/opus think adaptively and are sized by ``effort``), ``None`` the CLI's
+    #: own default (haiku 31,999 tokens, sonnet/opus adaptive at effort high).
+    thinking_budget: int | None = 0
+    #: The CLI's ``--effort`` (``low``/``medium``/``high``/``max``; sonnet and opus only).
+    effort: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (used by the distributed queue)."""

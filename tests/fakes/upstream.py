@@ -37,6 +37,7 @@ class Reply:
     input_tokens: int | None = None  # None: derived from the request size
     cache_read_tokens: int = 0  # reported as read from the prompt cache
     chunks: int = 4  # content_block_delta events in a streaming answer
+    thinking: str = ""  # a thinking block streamed before the text (its words count as output)
 
 
 @dataclass(slots=True)
@@ -222,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             "input_tokens": reply.input_tokens
             if reply.input_tokens is not None
             else _input_tokens(body),
-            "output_tokens": len(tokens),
+            "output_tokens": len(tokens) + len(word_tokens(reply.thinking)),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": reply.cache_read_tokens,
         }
@@ -231,7 +232,12 @@ class _Handler(BaseHTTPRequestHandler):
             "type": "message",
             "role": "assistant",
             "model": body.get("model", "claude-sonnet-4-5"),
-            "content": [{"type": "text", "text": text}],
+            "content": (
+                [{"type": "thinking", "thinking": reply.thinking, "signature": "sig"}]
+                if reply.thinking
+                else []
+            )
+            + [{"type": "text", "text": text}],
             "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": usage,
@@ -239,9 +245,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.get("stream"):
             self._send_json(200, message)
             return
-        self._stream(message, tokens, reply.chunks)
+        self._stream(message, tokens, reply.chunks, reply.thinking)
 
-    def _stream(self, message: dict[str, Any], tokens: list[str], chunks: int) -> None:
+    def _stream(
+        self, message: dict[str, Any], tokens: list[str], chunks: int, thinking: str = ""
+    ) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -252,15 +260,44 @@ class _Handler(BaseHTTPRequestHandler):
         start = dict(message, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
         events: list[tuple[str, dict[str, Any]]] = [
             ("message_start", {"type": "message_start", "message": start}),
+        ]
+        text_index = 0
+        if thinking:  # a thinking block first, as the real API sends it
+            text_index = 1
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            events += [
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": block},
+                ),
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "thinking_delta", "thinking": thinking},
+                    },
+                ),
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "signature_delta", "signature": "sig"},
+                    },
+                ),
+                ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ]
+        events.append(
             (
                 "content_block_start",
                 {
                     "type": "content_block_start",
-                    "index": 0,
+                    "index": text_index,
                     "content_block": {"type": "text", "text": ""},
                 },
-            ),
-        ]
+            )
+        )
         size = max(1, -(-len(tokens) // max(1, chunks)))
         for i in range(0, len(tokens), size):
             events.append(
@@ -268,13 +305,13 @@ class _Handler(BaseHTTPRequestHandler):
                     "content_block_delta",
                     {
                         "type": "content_block_delta",
-                        "index": 0,
+                        "index": text_index,
                         "delta": {"type": "text_delta", "text": "".join(tokens[i : i + size])},
                     },
                 )
             )
         events += [
-            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("content_block_stop", {"type": "content_block_stop", "index": text_index}),
             (
                 "message_delta",
                 {

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from claude_code_api import domain
 from claude_code_api.api.errors import anthropic_body, validation_error
-from claude_code_api.api.schemas import ChatCompletionRequest
+from claude_code_api.api.schemas import ChatCompletionRequest, ThinkingParam
 from claude_code_api.application.output_format import StopScanner, find_stop
 from claude_code_api.domain import CallOptions, CompletionResult, Usage, model_of
 from claude_code_api.errors import CCAPIError
@@ -97,6 +97,9 @@ class MessagesRequest(BaseModel):
     top_k: int | None = Field(None, ge=0, description="Accepted, not honoured.")
     metadata: dict[str, Any] | None = None
     cache: bool = Field(True, description="false: neither read nor write the response cache.")
+    thinking: ThinkingParam | None = Field(
+        None, description="Extended thinking; off when absent (the CLI would otherwise think)."
+    )
 
 
 class CountTokensRequest(MessagesRequest):
@@ -136,6 +139,7 @@ def to_chat_request(body: MessagesRequest) -> ChatCompletionRequest:
                 "top_p": body.top_p,
                 "stream": body.stream,
                 "cache": body.cache,
+                "thinking": body.thinking.model_dump(exclude_none=True) if body.thinking else None,
             }
         )
     except ValidationError as exc:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from claude_code_api.domain import CallOptions, Image, Message, Mode, OutputFormat, Usage
 from claude_code_api.errors import InvalidRequestError
+from claude_code_api.thinking import Thinking, from_anthropic, from_openai
 from claude_code_api.validation import check_identifier
 
 
@@ -184,6 +185,16 @@ class ResponseFormat(BaseModel):
         return self
 
 
+class ThinkingParam(BaseModel):
+    """Anthropic's ``thinking``: ``{"type": "enabled", "budget_tokens": N}``, ``disabled`` or
+    ``adaptive``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = Field(None, ge=1024, le=128_000)
+
+
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` body."""
 
@@ -234,6 +245,14 @@ class ChatCompletionRequest(BaseModel):
     mode: Literal["chat", "agent"] = Field(
         "chat", description="agent runs the CLI with its tools; only if the operator allows it."
     )
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None,
+        description="Extended thinking (off unless asked in chat mode): none, or a thinking "
+        "budget and CLI effort from minimal to xhigh (see docs/API.md).",
+    )
+    thinking: ThinkingParam | None = Field(
+        None, description="Anthropic-style thinking; wins over reasoning_effort."
+    )
 
     @field_validator("model")
     @classmethod
@@ -278,7 +297,17 @@ class ChatCompletionRequest(BaseModel):
             else OutputFormat(fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None),
             use_cache=self.cache,
             mode=Mode(self.mode),
+            thinking=self.thinking_request(),
         )
+
+    def thinking_request(self) -> Thinking:
+        """The request's thinking: Anthropic ``thinking`` wins over OpenAI ``reasoning_effort``;
+        neither means none in chat mode (see :mod:`claude_code_api.thinking`)."""
+        if self.thinking is not None:
+            return from_anthropic(
+                self.thinking.model_dump(exclude_none=True), self.output_limit(), self.mode
+            )
+        return from_openai(self.reasoning_effort, self.mode)
 
 
 class AssistantMessage(BaseModel):
@@ -303,6 +332,14 @@ class PromptTokensDetails(BaseModel):
     cached_tokens: int = Field(0, description="Prompt tokens read from Anthropic's prompt cache.")
 
 
+class CompletionTokensDetails(BaseModel):
+    """OpenAI's ``usage.completion_tokens_details``."""
+
+    reasoning_tokens: int = Field(
+        0, description="Completion tokens spent thinking (estimated; 0 unless thinking was asked)."
+    )
+
+
 class CompletionUsage(BaseModel):
     """OpenAI usage plus the cost in USD."""
 
@@ -310,6 +347,9 @@ class CompletionUsage(BaseModel):
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
+    completion_tokens_details: CompletionTokensDetails = Field(
+        default_factory=CompletionTokensDetails
+    )
     cost_usd: float
     cached: bool = False
 
@@ -325,6 +365,7 @@ def usage_payload(usage: Usage, cached: bool | None = None) -> dict[str, Any]:
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.thinking_tokens},
         "cost_usd": usage.cost_usd,
     }
     if cached is not None:
@@ -445,6 +486,9 @@ class RouteResponse(BaseModel):
 
     recommended_model: str
     reasoning: str
+    #: The learned router's probability that only the strong tier answers the task well
+    #: (``null`` with a rules profile).
+    probability: float | None = None
     signals: dict[str, Any]
     estimated_cost: dict[str, float]
 

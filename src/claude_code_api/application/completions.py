@@ -38,6 +38,7 @@ from claude_code_api.domain import (
     Mode,
     TaskRequest,
     TextDelta,
+    Thinking,
     Usage,
 )
 from claude_code_api.errors import CCAPIError, CLIOutputError, PermissionDeniedError
@@ -151,6 +152,8 @@ class CompletionService:
             mode=mode,
             images=list(conversation.images),
         )
+        thinking = options.thinking or Thinking.default(mode.value)
+        task.thinking_budget, task.effort = thinking.budget, thinking.effort
         cache_key = None
         if options.use_cache and settings.cache_ttl > 0:
             cache_key = self.s.cache.key_for(
@@ -158,7 +161,10 @@ class CompletionService:
                 model=cli_model,
                 system_prompt=conversation.system_prompt,
                 messages=[list(t) for t in conversation.transcript]
-                + ([["images", *map(_digest, conversation.images)]] if conversation.images else []),
+                + ([["images", *map(_digest, conversation.images)]] if conversation.images else [])
+                + (
+                    [["thinking", thinking.budget, thinking.effort]] if thinking.budget != 0 else []
+                ),
                 max_tokens=max_tokens,
                 mode=mode.value,
                 temperature=options.temperature,

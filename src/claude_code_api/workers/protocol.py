@@ -32,6 +32,7 @@ from claude_code_api.errors import (
     UpstreamRateLimitError,
 )
 from claude_code_api.pricing import PriceTable
+from claude_code_api.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class StreamParser:
         self.bad_lines = 0
         self.lines = 0
         self._text: list[str] = []
+        self._thinking: list[str] = []
         self._message_text: list[str] = []
         self._message_usage = Usage()
         self._message_model = ""
@@ -181,6 +183,8 @@ class StreamParser:
                     model = self._message_model or self._init_model or self.model
                     return [TextDelta(delta["text"], model=model)]
                 return [delta["text"]]
+            if delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                self._thinking.append(delta["thinking"])  # counted, never shown to the caller
         elif kind == "message_delta":
             usage = event.get("usage") or {}
             if "output_tokens" in usage:
@@ -217,6 +221,7 @@ class StreamParser:
         if not text and usage.output_tokens > 0:
             raise CLIOutputError("The CLI reported output tokens but returned no text.")
         model = model_from(event, self.model)
+        usage.thinking_tokens = self._thinking_tokens(usage.output_tokens, text)
         cost = event.get("total_cost_usd")
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             usage.cost_usd = float(cost)
@@ -232,6 +237,13 @@ class StreamParser:
             stop_reason="stop",
         )
 
+    def _thinking_tokens(self, output_tokens: int, text: str) -> int:
+        # estimated from the streamed thinking text, at most the output the answer leaves
+        if not self._thinking:
+            return 0
+        left = max(output_tokens - estimate_tokens(text), 0)
+        return min(estimate_tokens("".join(self._thinking)), left)
+
     def _truncated_result(self) -> CompletionResult:
         usage = Usage(
             input_tokens=self._message_usage.input_tokens,
@@ -241,6 +253,9 @@ class StreamParser:
         )
         model = self._message_model or self.model
         usage.cost_usd = self.prices.cost(model, usage.prompt_tokens, usage.output_tokens)
+        usage.thinking_tokens = self._thinking_tokens(
+            usage.output_tokens, "".join(self._message_text)
+        )
         return CompletionResult(
             text="".join(self._message_text), model=model, usage=usage, stop_reason="length"
         )

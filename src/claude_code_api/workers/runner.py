@@ -84,12 +84,18 @@ def build_env(
 
     ``settings.env_allowlist`` adds exact names or ``PREFIX_*`` patterns (cloud credentials).
     ``task.max_tokens`` becomes ``CLAUDE_CODE_MAX_OUTPUT_TOKENS`` (the CLI's upstream
-    ``max_tokens``, verified with the fake upstream).
+    ``max_tokens``, verified with the fake upstream). ``task.thinking_budget`` becomes
+    ``MAX_THINKING_TOKENS``: ``0`` makes the CLI send ``thinking: {"type": "disabled"}`` to every
+    model, ``N`` a haiku budget of N (sonnet and opus stay adaptive); verified on CLI 2.1.197.
     """
     source = os.environ if base is None else base
     env = {k: v for k, v in source.items() if env_allowed(k, tuple(settings.env_allowlist))}
     if task.max_tokens is not None:
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(task.max_tokens)
+    if task.thinking_budget is not None:
+        env["MAX_THINKING_TOKENS"] = str(task.thinking_budget)
+    else:
+        env.pop("MAX_THINKING_TOKENS", None)  # the CLI's default, not the server's environment
     env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
     env.update(retry_bounds(settings, task, env))
     return env
@@ -167,6 +173,8 @@ def build_argv(
     ]
     if task.images:
         argv += ["--input-format", "stream-json"]  # see stdin_payload
+    if task.effort is not None:
+        argv += ["--effort", task.effort]  # upstream output_config.effort (sonnet/opus)
     if task.mode is Mode.AGENT:
         if task.max_budget_usd is not None:
             argv += ["--max-budget-usd", f"{task.max_budget_usd:.6f}"]

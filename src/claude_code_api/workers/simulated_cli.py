@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-session-persistence", action="store_true")
     parser.add_argument("--bare", action="store_true")
     parser.add_argument("--max-budget-usd", type=float)
+    parser.add_argument("--effort", choices=("low", "medium", "high", "max"))
     parser.add_argument("--version", "-v", action="store_true")
     return parser
 

@@ -98,6 +98,8 @@ class WarmKey:
     project_id: str
     system_prompt: str
     bare: bool
+    thinking_budget: int | None = 0  # MAX_THINKING_TOKENS and --effort are fixed at spawn
+    effort: str | None = None
 
     @classmethod
     def of(cls, settings: Settings, task: TaskRequest) -> WarmKey:
@@ -106,6 +108,8 @@ class WarmKey:
             project_id=task.project_id,
             system_prompt=system_prompt_of(settings, task),
             bare=settings.bare,
+            thinking_budget=task.thinking_budget,
+            effort=task.effort,
         )
 
 
