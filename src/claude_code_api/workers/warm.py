@@ -45,6 +45,7 @@ from claude_code_api.errors import (
 )
 from claude_code_api.pricing import PriceTable
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
+from claude_code_api.workers.tool_bridge import uses_tools
 from claude_code_api.workers.runner import (
     CLIRunner,
     Runner,
@@ -88,8 +89,14 @@ class WarmKey:
 
 
 def warm_eligible(task: TaskRequest) -> bool:
-    """Chat-mode tasks without images whose prompt the CLI would not take as a slash command."""
-    return task.mode is Mode.CHAT and not task.images and not task.prompt.lstrip().startswith("/")
+    """Chat-mode tasks without images or client tools whose prompt the CLI would not take as a
+    slash command (tool runs need the MCP bridge, started with the process)."""
+    return (
+        task.mode is Mode.CHAT
+        and not task.images
+        and not uses_tools(task)
+        and not task.prompt.lstrip().startswith("/")
+    )
 
 
 def user_line(text: str) -> bytes:
@@ -151,6 +158,9 @@ class WarmRunner:
         idle, self._idle = self._idle, []
         for worker in idle:
             await _uncancellable(self._retire(worker))
+        closer = getattr(self.cold, "aclose", None)  # the cold runner's suspended tool runs
+        if closer is not None:
+            await closer()
 
     async def stream(
         self, task: TaskRequest, *, timeout: float | None = None, on_spawn: SpawnHook | None = None
