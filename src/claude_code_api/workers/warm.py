@@ -45,7 +45,6 @@ from claude_code_api.errors import (
 )
 from claude_code_api.pricing import PriceTable
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
-from claude_code_api.workers.tool_bridge import uses_tools
 from claude_code_api.workers.runner import (
     CLIRunner,
     Runner,
@@ -60,6 +59,7 @@ from claude_code_api.workers.runner import (
     read_output_line,
     terminate,
 )
+from claude_code_api.workers.tool_bridge import uses_tools
 
 log = logging.getLogger(__name__)
 
