@@ -9,13 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from claude_code_api import __version__, websocket
-from claude_code_api.api.completions import CompletionService
+from claude_code_api import __version__
 from claude_code_api.api.errors import install_error_handlers
-from claude_code_api.api.metrics import Metrics
 from claude_code_api.api.middleware import RequestContextMiddleware
-from claude_code_api.api.routes import admin, batch, chat, messages, meta, usage
-from claude_code_api.api.state import Services
+from claude_code_api.api.routes import admin, batch, chat, messages, meta, usage, websocket
+from claude_code_api.application.completions import CompletionService
+from claude_code_api.application.metrics import Metrics
+from claude_code_api.application.services import Services
 from claude_code_api.auth.ratelimit import RateLimiter
 from claude_code_api.config import Settings
 from claude_code_api.pricing import PriceTable
@@ -58,7 +58,7 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
     executor: Any = pool
     extras: dict[str, Any] = {}
     if settings.redis_url:
-        from claude_code_api.cache import DistributedExecutor
+        from claude_code_api.remote import DistributedExecutor
 
         executor = await DistributedExecutor.create(settings, local_pool=pool)
         stack.push_async_callback(executor.close)

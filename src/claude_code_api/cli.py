@@ -78,6 +78,6 @@ def worker(
     ),
 ) -> None:
     """Take tasks from the shared Redis queue and run them (needs CCAPI_REDIS_URL)."""
-    from claude_code_api.cache.worker import main
+    from claude_code_api.remote.worker import main
 
     main(concurrency=concurrency or None)

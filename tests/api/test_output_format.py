@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_code_api.api.output_format import StopScanner, cut_at_stop, unwrap_json
+from claude_code_api.application.output_format import StopScanner, cut_at_stop, unwrap_json
 
 # A small alphabet so that stop sequences really occur, and straddle chunk boundaries.
 text = st.text(alphabet="ab c\n", max_size=60)

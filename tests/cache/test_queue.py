@@ -18,7 +18,6 @@ from claude_code_api.cache import (
     QueueWorker,
     WorkQueue,
 )
-from claude_code_api.cache.queue import error_event, error_from_event
 from claude_code_api.config import Settings
 from claude_code_api.domain import CompletionResult, TaskRequest
 from claude_code_api.errors import (
@@ -29,6 +28,7 @@ from claude_code_api.errors import (
     UpstreamOverloadedError,
     WorkerLostError,
 )
+from claude_code_api.remote.queue import error_event, error_from_event
 from claude_code_api.workers import WorkerPool
 
 from .conftest import make_queue

@@ -22,9 +22,9 @@ import pytest
 
 from claude_code_api.cache import DistributedExecutor, RedisWorkQueue
 from claude_code_api.cache.guard import make_client
-from claude_code_api.cache.worker import serve_worker
 from claude_code_api.config import Settings
 from claude_code_api.domain import TaskRequest
+from claude_code_api.remote.worker import serve_worker
 
 from .conftest import cli_pids, gone
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from claude_code_api.api.errors import validation_error
-from claude_code_api.api.output_format import StopScanner, find_stop
 from claude_code_api.api.schemas import ChatCompletionRequest
+from claude_code_api.application.output_format import StopScanner, find_stop
 from claude_code_api.domain import CompletionResult, Usage
 from claude_code_api.errors import CCAPIError
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from claude_code_api.api.completions import CompletionService
-from claude_code_api.api.state import Services
+from claude_code_api.application.completions import CompletionService
+from claude_code_api.application.services import Services
+from claude_code_api.auth.keys import resolve_key
 from claude_code_api.auth.principal import Principal
 from claude_code_api.errors import AuthenticationError, PermissionDeniedError
 
@@ -27,28 +27,6 @@ async def get_completions(request: Request) -> CompletionService:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 CompletionsDep = Annotated[CompletionService, Depends(get_completions)]
-
-_INVALID = "Invalid API key. Pass a valid key as 'Authorization: Bearer <key>'."
-
-
-async def resolve_key(services: Services, secret: str) -> Principal:
-    """The principal for a bearer secret: the admin key, or a project's API key.
-
-    Unknown, malformed and revoked keys all get the same 401 so that nothing leaks about
-    which keys exist. Shared by HTTP routes and the WebSocket endpoint.
-    """
-    admin = services.settings.admin_key
-    if admin is not None and hmac.compare_digest(
-        secret.encode(), admin.get_secret_value().encode()
-    ):
-        return Principal(key_id="admin", project_id=None, rate_limit=0, is_admin=True)
-    info = await services.keys.authenticate(secret) if 0 < len(secret) <= 256 else None
-    if info is None:
-        raise AuthenticationError(_INVALID)
-    limit = info.rate_limit or services.settings.default_rate_limit
-    return Principal(
-        key_id=info.key_id, project_id=info.project_id, rate_limit=limit, max_tier=info.max_tier
-    )
 
 
 async def authenticate(request: Request) -> Principal:
@@ -70,7 +48,7 @@ async def authenticate(request: Request) -> Principal:
             code="missing_api_key",
         )
     services: Services = request.app.state.services
-    principal = await resolve_key(services, secret.strip())
+    principal = await resolve_key(services.keys, services.settings, secret.strip())
     if not principal.is_admin:
         status = await services.limiter.hit(principal.key_id, principal.rate_limit)
         request.state.extra_headers = status.headers()

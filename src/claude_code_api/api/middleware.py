@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from claude_code_api.api.metrics import Metrics
+from claude_code_api.application.metrics import Metrics
 from claude_code_api.errors import PayloadTooLargeError
 
 

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from claude_code_api.api.output_format import StopScanner
 from claude_code_api.api.schemas import usage_payload
+from claude_code_api.application.output_format import StopScanner
 from claude_code_api.domain import CompletionResult
 from claude_code_api.errors import CCAPIError
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
+from claude_code_api.api.common import ERRORS
 from claude_code_api.api.deps import AdminDep, ServicesDep
-from claude_code_api.api.routes.chat import ERRORS
 from claude_code_api.api.schemas import BudgetRequest, KeyCreated, KeyCreateRequest, KeyInfo
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERRORS)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from claude_code_api.api.completions import CompletionService
+from claude_code_api.api.common import ERRORS, completion_body
 from claude_code_api.api.deps import (
     CompletionsDep,
     PrincipalDep,
@@ -16,9 +16,9 @@ from claude_code_api.api.deps import (
     extra_headers,
     request_id,
 )
-from claude_code_api.api.routes.chat import ERRORS, completion_body
 from claude_code_api.api.schemas import BatchItem, BatchRequest, BatchResponse
 from claude_code_api.api.streaming import cancel_on_disconnect
+from claude_code_api.application.completions import CompletionService
 from claude_code_api.auth.principal import Principal
 from claude_code_api.errors import CCAPIError, InvalidRequestError
 

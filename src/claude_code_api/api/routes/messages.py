@@ -19,9 +19,7 @@ from claude_code_api.api.anthropic import (
     message_body,
     to_chat_request,
 )
-from claude_code_api.api.conversation import IMAGE_TOKENS, build_conversation
-from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
-from claude_code_api.api.routes.chat import (
+from claude_code_api.api.common import (
     ERRORS,
     SSE_HEADERS,
     answer,
@@ -29,6 +27,8 @@ from claude_code_api.api.routes.chat import (
     prepare_call,
     start_stream,
 )
+from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
+from claude_code_api.application.conversation import IMAGE_TOKENS, build_conversation
 from claude_code_api.pricing import CONTEXT_WINDOWS
 from claude_code_api.routing import estimate_tokens
 

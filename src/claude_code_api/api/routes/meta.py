@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from claude_code_api.api.completions import tier_for_model
+from claude_code_api.api.common import ERRORS
 from claude_code_api.api.deps import PrincipalDep, ServicesDep, extra_headers
-from claude_code_api.api.routes.chat import ERRORS
 from claude_code_api.api.schemas import ModelCard, ModelList, RouteRequest, RouteResponse
+from claude_code_api.application.completions import tier_for_model
 from claude_code_api.pricing import TIERS
 
 router = APIRouter()

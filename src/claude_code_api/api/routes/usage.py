@@ -8,10 +8,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from claude_code_api.api.common import ERRORS
 from claude_code_api.api.deps import PrincipalDep, ServicesDep, extra_headers
-from claude_code_api.api.routes.chat import ERRORS
 from claude_code_api.api.schemas import UsageResponse
-from claude_code_api.api.state import Services
+from claude_code_api.application.services import Services
 
 router = APIRouter(tags=["usage"])
 

@@ -27,9 +27,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from claude_code_api.cache.guard import make_client
 from claude_code_api.cache.keys import RedisKeys
-from claude_code_api.cache.queue import Delivery, EventList
 from claude_code_api.config import Settings
 from claude_code_api.errors import BusyError
+from claude_code_api.remote.queue import Delivery, EventList
 
 GROUP = "workers"
 #: TTL of the queue stream, refreshed by every put (an idle deployment's queue goes away).
@@ -46,7 +46,7 @@ return id
 
 
 class RedisWorkQueue:
-    """The distributed :class:`~claude_code_api.cache.queue.WorkQueue`."""
+    """The distributed :class:`~claude_code_api.remote.queue.WorkQueue`."""
 
     def __init__(
         self,

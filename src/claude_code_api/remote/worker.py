@@ -32,10 +32,10 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from claude_code_api.cache.guard import reraise_if_cancelling
-from claude_code_api.cache.queue import Delivery, WorkQueue, error_event
 from claude_code_api.config import Settings, get_settings
 from claude_code_api.domain import CompletionResult, TaskRequest
 from claude_code_api.errors import CLIOutputError, WorkerLostError
+from claude_code_api.remote.queue import Delivery, WorkQueue, error_event
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ async def serve_worker(
     settings: Settings, *, concurrency: int | None = None, stop: asyncio.Event | None = None
 ) -> None:
     """Run a queue worker on its own ``WorkerPool`` until SIGTERM/SIGINT (or ``stop``)."""
-    from claude_code_api.cache.redis_queue import RedisWorkQueue
+    from claude_code_api.remote.redis_queue import RedisWorkQueue
     from claude_code_api.workers.pool import WorkerPool
 
     stop = stop or asyncio.Event()

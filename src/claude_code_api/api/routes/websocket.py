@@ -23,14 +23,14 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from claude_code_api.api.completions import CompletionService
-from claude_code_api.api.deps import resolve_key
+from claude_code_api.api.common import prepare_call, shape_result
 from claude_code_api.api.errors import validation_error
 from claude_code_api.api.middleware import new_request_id
-from claude_code_api.api.output_format import StopScanner
-from claude_code_api.api.routes.chat import prepare_call, shape_result
 from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage, usage_payload
-from claude_code_api.api.state import Services
+from claude_code_api.application.completions import CompletionService
+from claude_code_api.application.output_format import StopScanner
+from claude_code_api.application.services import Services
+from claude_code_api.auth.keys import resolve_key
 from claude_code_api.auth.principal import Principal
 from claude_code_api.domain import CompletionResult
 from claude_code_api.errors import AuthenticationError, CCAPIError, InvalidRequestError
@@ -46,7 +46,7 @@ async def _authenticate(ws: WebSocket, services: Services) -> Principal:
         if not isinstance(first, dict) or first.get("type") != "auth":
             raise AuthenticationError("Send {'type': 'auth', 'api_key': ...} first.")
         secret = str(first.get("api_key", ""))
-    return await resolve_key(services, secret)
+    return await resolve_key(services.keys, services.settings, secret)
 
 
 async def _answer(

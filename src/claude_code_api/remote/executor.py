@@ -1,8 +1,8 @@
 """The distributed executor: run locally while a local worker is free, else through the queue.
 
 It satisfies the ``Executor`` protocol (``run``, ``stream``) the API calls. Remote tasks go to a
-:class:`~claude_code_api.cache.queue.WorkQueue`; a ``claude-code-api worker`` process (or an API
-replica's :class:`~claude_code_api.cache.worker.QueueWorker`) runs them and publishes events
+:class:`~claude_code_api.remote.queue.WorkQueue`; a ``claude-code-api worker`` process (or an API
+replica's :class:`~claude_code_api.remote.worker.QueueWorker`) runs them and publishes events
 that this replica, the owner of the request, reads back.
 """
 
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from redis.exceptions import RedisError
 
 from claude_code_api.cache.guard import reraise_if_cancelling
-from claude_code_api.cache.queue import WorkQueue, error_from_event
 from claude_code_api.config import Settings
 from claude_code_api.domain import CompletionResult, TaskRequest
 from claude_code_api.errors import (
@@ -28,6 +27,7 @@ from claude_code_api.errors import (
     TaskTimeoutError,
     WorkerLostError,
 )
+from claude_code_api.remote.queue import WorkQueue, error_from_event
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class DistributedExecutor:
         cls, settings: Settings, local_pool: LocalPool | None = None
     ) -> DistributedExecutor:
         """Executor over the Redis queue configured by ``settings`` (needs ``redis_url``)."""
-        from claude_code_api.cache.redis_queue import RedisWorkQueue
+        from claude_code_api.remote.redis_queue import RedisWorkQueue
 
         queue = RedisWorkQueue.from_settings(settings)
         return cls(

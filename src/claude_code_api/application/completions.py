@@ -19,9 +19,9 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from claude_code_api.api.conversation import IMAGE_TOKENS, Conversation, build_conversation
 from claude_code_api.api.schemas import ChatMessage
-from claude_code_api.api.state import Services
+from claude_code_api.application.conversation import IMAGE_TOKENS, Conversation, build_conversation
+from claude_code_api.application.services import Services
 from claude_code_api.domain import CompletionResult, Mode, TaskRequest, Usage
 from claude_code_api.errors import (
     CCAPIError,

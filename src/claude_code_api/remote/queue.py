@@ -4,7 +4,7 @@ Protocol (both backends): a producer ``put``\\ s a JSON payload and gets a task 
 ``take``\\ s a :class:`Delivery`, runs it, ``publish``\\ es events to the task's event stream and
 ``ack``\\ s it last. A delivery not acked within the visibility timeout (its consumer died) is
 handed to another consumer with ``attempt`` + 1; the consumer decides to fail a task that has
-been lost too often (see :mod:`claude_code_api.cache.worker`). The producer reads the task's
+been lost too often (see :mod:`claude_code_api.remote.worker`). The producer reads the task's
 events with ``read_events`` until a ``result`` or ``error`` event.
 
 Event shapes: ``{"type": "started", "attempt": n, "worker": name}``, ``{"type": "delta",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from claude_code_api.api.metrics import Metrics
+from claude_code_api.application.metrics import Metrics
 from claude_code_api.auth.ratelimit import RateLimiter
 from claude_code_api.config import Settings
 from claude_code_api.domain import Usage

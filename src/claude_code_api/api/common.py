@@ -1,0 +1,137 @@
+"""Helpers every HTTP surface shares: the OpenAPI error table, SSE headers, the chat-shaped
+call preparation, result shaping and response headers, and running a call under a
+disconnect watcher."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
+
+from fastapi import Request
+
+from claude_code_api.api.schemas import (
+    ChatCompletionRequest,
+    ChatMessage,
+    ErrorResponse,
+    usage_payload,
+)
+from claude_code_api.api.streaming import cancel_on_disconnect
+from claude_code_api.application.completions import CompletionCall, CompletionService
+from claude_code_api.application.output_format import cut_at_stop, format_instruction, unwrap_json
+from claude_code_api.domain import CompletionResult
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": desc}
+    for code, desc in {
+        400: "Invalid request",
+        401: "Missing, unknown or revoked API key",
+        403: "The key cannot act on that project",
+        404: "Unknown model",
+        413: "Body too large",
+        429: "Rate limit or budget exceeded",
+        502: "The Claude CLI failed",
+        503: "All workers busy (Retry-After)",
+        504: "The CLI timed out",
+    }.items()
+}
+
+
+def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str, Any]:
+    """The ``chat.completion`` object for a finished call."""
+    return {
+        "id": "chatcmpl-" + call.request_id.removeprefix("req_"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model or call.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "finish_reason": result.stop_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": usage_payload(result.usage, result.cached),
+        "system_fingerprint": None,
+    }
+
+
+def shape_result(result: CompletionResult, body: ChatCompletionRequest) -> CompletionResult:
+    """Apply ``stop`` and ``response_format`` to a finished answer (see ``output_format``)."""
+    text, cut = cut_at_stop(result.text, body.stop_sequences())
+    if body.response_format is not None and body.response_format.type != "text":
+        text = unwrap_json(text)
+    if text == result.text and not cut:
+        return result
+    return dataclasses.replace(result, text=text, stop_reason="stop" if cut else result.stop_reason)
+
+
+def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
+    """Headers telling the routed model, cache hit/miss and dropped turns."""
+    headers = {"x-ccapi-model": call.model}
+    if cached is not None:
+        headers["x-ccapi-cache"] = "hit" if cached else "miss"
+    if call.routed:
+        headers["x-ccapi-routed"] = call.routed.get("model", "")
+    if call.conversation.dropped_turns:
+        headers["x-ccapi-dropped-turns"] = str(call.conversation.dropped_turns)
+    return headers
+
+
+async def prepare_call(
+    service: CompletionService,
+    principal: Any,
+    body: ChatCompletionRequest,
+    rid: str,
+    *,
+    history: Sequence[ChatMessage] = (),
+) -> CompletionCall:
+    """Authorise the project and build the call (``history``: earlier turns of a WebSocket
+    session, sent before the body's messages)."""
+    project_id = principal.project_for(body.project_id)
+    messages = [*history, *body.messages]
+    fmt = body.response_format
+    instruction = fmt and format_instruction(
+        fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None
+    )
+    if instruction:
+        # A system message after the caller's own: build_conversation joins them in order.
+        messages = [*messages, ChatMessage(role="system", content=instruction)]
+    return await service.prepare(
+        request_id=rid,
+        project_id=project_id,
+        key_id=principal.key_id,
+        model=body.model,
+        messages=messages,
+        max_tokens=body.output_limit(),
+        temperature=body.temperature,
+        use_cache=body.cache,
+        mode=body.mode,
+        max_tier=principal.max_tier,
+    )
+
+
+#: Headers of every server-sent event stream (no proxy buffering).
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def start_stream(
+    request: Request, service: CompletionService, call: CompletionCall
+) -> tuple[AsyncGenerator[str | CompletionResult, None], str | CompletionResult]:
+    """The call's item stream and its first item (errors before any output raise here, so
+    they become a normal HTTP error response); a disconnect meanwhile kills the worker."""
+    items = service.stream(call)
+    return items, await cancel_on_disconnect(request, anext(items))
+
+
+async def answer(
+    request: Request, service: CompletionService, call: CompletionCall
+) -> CompletionResult:
+    """The call's whole answer: a cache hit, or a run that a client disconnect kills."""
+    # A cache hit needs no disconnect watcher: nothing runs that could be killed.
+    result = await service.cached(call)
+    if result is None:
+        result = await cancel_on_disconnect(request, service.complete(call, lookup=False))
+    return result
