@@ -5,6 +5,7 @@ disconnect watcher."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ from claude_code_api.api.schemas import (
 from claude_code_api.api.streaming import cancel_on_disconnect
 from claude_code_api.application.completions import CompletionCall, CompletionService
 from claude_code_api.application.output_format import cut_at_stop, format_instruction, unwrap_json
-from claude_code_api.domain import CompletionResult
+from claude_code_api.domain import CompletionResult, ToolCall, ToolSpec
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": desc}
@@ -40,6 +41,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str, Any]:
     """The ``chat.completion`` object for a finished call."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.text}
+    if result.tool_calls:
+        message["content"] = result.text or None
+        message["tool_calls"] = [openai_tool_call(c) for c in result.tool_calls]
     return {
         "id": "chatcmpl-" + call.request_id.removeprefix("req_"),
         "object": "chat.completion",
@@ -48,7 +53,7 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.text},
+                "message": message,
                 "finish_reason": result.stop_reason,
                 "logprobs": None,
             }
@@ -56,6 +61,28 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
         "usage": usage_payload(result.usage, result.cached),
         "system_fingerprint": None,
     }
+
+
+def openai_tool_call(call: ToolCall) -> dict[str, Any]:
+    """One ``message.tool_calls`` entry (the arguments as a JSON string, as OpenAI sends)."""
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+    }
+
+
+def tool_specs(body: ChatCompletionRequest) -> list[ToolSpec]:
+    """The request's ``tools`` as domain tool specs."""
+    return [
+        ToolSpec(
+            name=t.function.name,
+            description=t.function.description or "",
+            input_schema=t.function.parameters or {"type": "object", "properties": {}},
+            strict=bool(t.function.strict),
+        )
+        for t in body.tools or []
+    ]
 
 
 def shape_result(result: CompletionResult, body: ChatCompletionRequest) -> CompletionResult:
@@ -110,6 +137,9 @@ async def prepare_call(
         use_cache=body.cache,
         mode=body.mode,
         max_tier=principal.max_tier,
+        tools=tool_specs(body),
+        tool_choice=body.tool_choice_name(),
+        parallel_tool_calls=body.parallel_tool_calls is not False,
     )
 
 

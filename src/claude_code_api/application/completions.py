@@ -22,7 +22,8 @@ from typing import Any
 from claude_code_api.api.schemas import ChatMessage
 from claude_code_api.application.conversation import IMAGE_TOKENS, Conversation, build_conversation
 from claude_code_api.application.services import Services
-from claude_code_api.domain import CompletionResult, Mode, TaskRequest, Usage
+from claude_code_api.application.tools import check_tool_calls, check_tool_choice, tools_digest
+from claude_code_api.domain import CompletionResult, Mode, TaskRequest, ToolSpec, Usage
 from claude_code_api.errors import (
     CCAPIError,
     CLIOutputError,
@@ -101,13 +102,18 @@ class CompletionService:
         use_cache: bool = True,
         mode: str = "chat",
         max_tier: str | None = None,
+        tools: list[ToolSpec] | None = None,
+        tool_choice: str = "auto",
+        parallel_tool_calls: bool = True,
     ) -> CompletionCall:
         """Validate and route a request; nothing is spent yet.
 
         ``max_tier`` is the API key's cap: an explicit model above it is a 403, and ``auto``
-        routes no higher.
+        routes no higher. ``tools`` are client tools (see :mod:`.tools`).
         """
         settings = self.s.settings
+        tools = tools or []
+        check_tool_choice(tools, tool_choice, mode)
         if mode == "agent" and not settings.allow_agent_mode:
             raise PermissionDeniedError(
                 "Agent mode is disabled on this server (CCAPI_ALLOW_AGENT_MODE).", param="mode"
@@ -154,7 +160,13 @@ class CompletionService:
             max_tokens=max_tokens,
             mode=Mode(mode),
             images=list(conversation.images),
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            tool_results=list(conversation.tool_results),
         )
+        if tools:
+            prompt_tokens += estimate_tokens(tools_digest(task))
         cache_key = None
         if use_cache and settings.cache_ttl > 0:
             cache_key = self.s.cache.key_for(
@@ -162,7 +174,8 @@ class CompletionService:
                 model=cli_model,
                 system_prompt=conversation.system_prompt,
                 messages=[list(t) for t in conversation.transcript]
-                + ([["images", *map(_digest, conversation.images)]] if conversation.images else []),
+                + ([["images", *map(_digest, conversation.images)]] if conversation.images else [])
+                + ([["tools", tools_digest(task)]] if tools else []),
                 max_tokens=max_tokens,
                 mode=mode,
                 temperature=temperature,
@@ -212,6 +225,7 @@ class CompletionService:
             self._finish(call, reservation, self._estimated_usage(call, ""), status="cancelled")
             raise
         self._finish(call, reservation, result.usage, status="ok", model=result.model)
+        check_tool_calls(result)
         await self._store(call, result)
         return result
 
@@ -250,6 +264,7 @@ class CompletionService:
             self._finish(call, reservation, None, status="error")
             raise CLIOutputError("The CLI stream ended without a final result.")
         self._finish(call, reservation, final.usage, status="ok", model=final.model)
+        check_tool_calls(final)
         await self._store(call, final)
         yield final
 
@@ -261,7 +276,8 @@ class CompletionService:
         return Usage(input_tokens=prompt, output_tokens=output, cost_usd=cost)
 
     async def _store(self, call: CompletionCall, result: CompletionResult) -> None:
-        if call.cache_key is not None:
+        # Tool calls are never cached: their ids name one suspended run, for one client.
+        if call.cache_key is not None and not result.tool_calls:
             await self.s.cache.put(call.cache_key, result, ttl=self.s.settings.cache_ttl)
 
     def _finish(

@@ -341,7 +341,9 @@ class CLIRunner:
         try:
             async for item in run.turn(deadline, seconds):
                 if isinstance(item, CompletionResult) and item.suspended:
-                    item.suspended = parked = self.suspended.add(run)
+                    # Calls with bad arguments are reported, not waited for: end the run.
+                    valid = not any(c.error for c in item.tool_calls)
+                    item.suspended = parked = valid and self.suspended.add(run)
                 yield item
             finished = True
         except CLIError as exc:
@@ -375,7 +377,7 @@ class CLIRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=workdir,
-                env=build_env(self.settings, task, self.base_env),
+                env=tool_env(build_env(self.settings, task, self.base_env)),
                 start_new_session=True,
                 limit=limit,
             )
@@ -397,6 +399,14 @@ class CLIRunner:
             workdir=workdir,
             tasks=tasks,
         )
+
+
+def tool_env(env: dict[str, str]) -> dict[str, str]:
+    """A tool run's environment. The real CLI (2.1.197) connects MCP servers *non-blocking* by
+    default: a bridge not ready within a moment (a loaded machine) is left "pending" and the
+    first request goes upstream without the tools. ``MCP_CONNECTION_NONBLOCKING=0`` makes it
+    wait for the handshake (verified with a bridge delayed by 4 s)."""
+    return {**env, "MCP_CONNECTION_NONBLOCKING": "0"}
 
 
 def remove_workdir(path: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 from claude_code_api.domain import CompletionResult, TaskRequest, ToolCall, ToolResult, ToolSpec
 from claude_code_api.errors import CLIExitError, CLIOutputError
 from claude_code_api.workers.protocol import StreamParser
-from claude_code_api.workers.tool_bridge import PREFIX, Bridge
+from claude_code_api.workers.tool_bridge import BRIDGE_NAME, PREFIX, Bridge
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ToolRun:
     pending: list[str] = field(default_factory=list)  # tool_use ids the client must answer
     total: int = 0
     closed: bool = False
+    bridge_checked: bool = False
 
     @property
     def alive(self) -> bool:
@@ -80,6 +82,7 @@ class ToolRun:
                 raise CLIOutputError(f"The CLI's output exceeded {self.limit} bytes.")
             for delta in parser.feed(line):
                 yield delta
+            self._check_bridge(line)
             if parser.truncated or parser.result_event is not None:
                 break
             if parser.tool_turn:
@@ -93,6 +96,21 @@ class ToolRun:
                 returncode=self.proc.returncode,
             )
         yield parser.finish()
+
+    def _check_bridge(self, line: bytes) -> None:
+        """The CLI starts a run without tools, silently, when an MCP server fails to start:
+        refuse to answer a tool request without its tools."""
+        if self.bridge_checked or b'"subtype":"init"' not in line.replace(b" ", b""):
+            return
+        self.bridge_checked = True
+        try:
+            servers = json.loads(line).get("mcp_servers") or []
+        except ValueError:
+            return
+        status = next((s.get("status") for s in servers if s.get("name") == BRIDGE_NAME), None)
+        if status is not None and status != "connected":
+            log.warning("the tool bridge did not connect: %s (%s)", status, servers)
+            raise CLIOutputError(f"The CLI could not start the tool bridge (MCP status {status}).")
 
     def _suspend(self, result: CompletionResult) -> CompletionResult:
         specs = {t.name: t for t in self.task.tools}
