@@ -52,8 +52,10 @@ def test_tool_use_round_trip(sdk: anthropic.Anthropic) -> None:
     )
     assert first.stop_reason == "tool_use"
     uses = [b for b in first.content if b.type == "tool_use"]
-    assert [(u.name, u.input) for u in uses][0] == ("get_weather", {"city": "Paris"})
-    assert [u.name for u in uses] == ["get_weather", "get_time"]
+    assert [(u.name, u.input) for u in uses] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_time", {}),
+    ]
     messages.append({"role": "assistant", "content": [b.model_dump() for b in first.content]})
     messages.append(
         {
