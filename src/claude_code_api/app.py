@@ -16,7 +16,7 @@ from claude_code_api.api.routes import admin, batch, chat, messages, meta, usage
 from claude_code_api.application.completions import CompletionService
 from claude_code_api.application.metrics import Metrics
 from claude_code_api.application.services import Services
-from claude_code_api.auth.ratelimit import RateLimiter
+from claude_code_api.auth import Authenticator, RateLimiter
 from claude_code_api.config import Settings
 from claude_code_api.pricing import PriceTable
 
@@ -26,8 +26,9 @@ DESCRIPTION = """\
 OpenAI-compatible API over the Claude Code CLI, with per-project budgets, API keys, rate
 limits, model auto-routing, a response cache and a work queue.
 
-Authenticate with `Authorization: Bearer <key>`. Errors use OpenAI's shape:
-`{"error": {"message", "type", "param", "code"}}`.
+Authenticate with `Authorization: Bearer <key>` (or `x-api-key`). Errors use OpenAI's shape,
+`{"error": {"message", "type", "param", "code"}}`, except under `/v1/messages`, which uses
+Anthropic's `{"type": "error", "error": {"type", "message"}}`.
 """
 
 
@@ -36,7 +37,7 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
     from claude_code_api.cache import ResponseCache, SessionStore, backend_from_settings
     from claude_code_api.routing import Router
     from claude_code_api.storage import BudgetManager, Database, KeyStore, UsageRecorder
-    from claude_code_api.workers import WorkerPool
+    from claude_code_api.workers import Executor, WorkerPool
 
     router = Router.from_settings(settings)  # a bad rules file fails here, at startup
     db = Database.from_url(settings.database_url)
@@ -55,13 +56,13 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
     pool = WorkerPool(settings)
     await pool.start()
     stack.push_async_callback(pool.close, settings.shutdown_grace)
-    executor: Any = pool
-    extras: dict[str, Any] = {}
+    executor: Executor = pool
     if settings.redis_url:
         from claude_code_api.remote import DistributedExecutor
 
-        executor = await DistributedExecutor.create(settings, local_pool=pool)
-        stack.push_async_callback(executor.close)
+        distributed = await DistributedExecutor.create(settings, local_pool=pool)
+        stack.push_async_callback(distributed.close)
+        executor = distributed
     limiter = RateLimiter.create(settings.redis_url, settings.redis_prefix)
 
     def pool_stats() -> tuple[int, int, int]:
@@ -83,7 +84,7 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
         pool=pool,
         executor=executor,
         limiter=limiter,
-        extras=extras,
+        auth=Authenticator(keys, settings, limiter),
     )
 
 

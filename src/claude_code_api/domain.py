@@ -1,10 +1,15 @@
-"""Plain data shared by the worker pool, token tracker, cache, storage and HTTP layers."""
+"""Plain data shared by every layer: what a call asks for and what it produced.
+
+The API surfaces translate their request schemas into :class:`Message` and
+:class:`CallOptions`; the application layer turns those into a :class:`TaskRequest` for the
+executor and hands back a :class:`CompletionResult`. Nothing here knows an API's wire shape.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 class Mode(enum.StrEnum):
@@ -14,6 +19,68 @@ class Mode(enum.StrEnum):
     CHAT = "chat"
     #: Plain ``claude -p`` with its tools, only when a request explicitly opts in.
     AGENT = "agent"
+
+
+#: Who speaks a message (``developer`` is OpenAI's newer name for ``system``).
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image in a user message, as an Anthropic image ``source`` (base64 or url)."""
+
+    source: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation: text pieces and images, in order."""
+
+    role: Role
+    parts: tuple[str | Image, ...]
+    #: Assistant messages: the tool calls the model made.
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: Tool messages: the call this result answers, and whether it is an error.
+    tool_call_id: str | None = None
+    is_error: bool = False
+
+    @classmethod
+    def of(cls, role: Role, text: str) -> Message:
+        """A text-only message."""
+        return cls(role, (text,))
+
+    def text(self, image_marker: str = "") -> str:
+        """The message's text with parts joined; each image becomes ``image_marker``."""
+        return "".join(p if isinstance(p, str) else image_marker for p in self.parts)
+
+    def images(self) -> list[dict[str, str]]:
+        """The image sources of the message, in order."""
+        return [p.source for p in self.parts if isinstance(p, Image)]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """The answer's requested format: ``json_object`` or ``json_schema`` (with its schema)."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """How to run a conversation, whatever API it came from."""
+
+    model: str = "auto"
+    project_id: str | None = None  # None: the API key's own project
+    max_tokens: int | None = None  # None: the server's default output limit
+    temperature: float | None = None  # accepted, not honoured; part of the cache key
+    stop: tuple[str, ...] = ()
+    output_format: OutputFormat | None = None
+    use_cache: bool = True
+    mode: Mode = Mode.CHAT
+    tools: tuple[ToolSpec, ...] = ()  # client tools
+    tool_choice: str = "auto"  # auto, none, required or a tool's name
+    parallel_tool_calls: bool = True
 
 
 @dataclass(slots=True)

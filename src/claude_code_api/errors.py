@@ -1,7 +1,11 @@
-"""One exception tree for the whole service; the HTTP layer maps it to OpenAI's error shape.
+"""One exception tree for the whole service: each error's status, type and code.
+
+The HTTP layer (``api/errors.py``) renders them in the caller's API style (OpenAI's or
+Anthropic's error body); nothing here knows a wire shape.
 
 ```
 CCAPIError                      (500 api_error)
+├── InternalError               (500 internal_error: an unexpected failure, details logged)
 ├── InvalidRequestError         (400 invalid_request_error)
 │   └── PayloadTooLargeError    (413)
 ├── AuthenticationError         (401)
@@ -30,17 +34,6 @@ Services raise these; they never raise ``HTTPException``.
 
 from __future__ import annotations
 
-#: Anthropic's error ``type`` by HTTP status (for ``/v1/messages``).
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-}
-
 
 class CCAPIError(Exception):
     """Base of every error the service raises on purpose."""
@@ -56,21 +49,14 @@ class CCAPIError(Exception):
         if code is not None:
             self.code = code
 
-    def to_anthropic(self) -> dict[str, object]:
-        """The body Anthropic clients expect: ``{"type": "error", "error": {type, message}}``."""
-        kind = _ANTHROPIC_ERROR_TYPES.get(self.status_code, "api_error")
-        return {"type": "error", "error": {"type": kind, "message": self.message}}
 
-    def to_openai(self) -> dict[str, object]:
-        """The body OpenAI clients expect: ``{"error": {message, type, param, code}}``."""
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.error_type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+class InternalError(CCAPIError):
+    """An unexpected failure; the message reveals nothing (details go to the log)."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str = "Internal server error.") -> None:
+        super().__init__(message)
 
 
 class InvalidRequestError(CCAPIError):

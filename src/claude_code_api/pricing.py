@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from claude_code_api.errors import NotFoundError
+
 #: Tiers, cheapest first.
 TIERS: tuple[str, ...] = ("haiku", "sonnet", "opus")
 
@@ -48,6 +50,27 @@ def tier_of(model: str) -> str:
         if tier in name:
             return tier
     return "sonnet"
+
+
+def tier_for_model(model: str) -> str | None:
+    """The tier a requested model name runs on (``None`` for ``auto``).
+
+    Accepted: ``auto``, the tier aliases and full Claude ids naming a tier (``claude-...``);
+    anything else raises a 404 ``model_not_found``.
+    """
+    name = model.lower()
+    if name == "auto":
+        return None
+    if name in TIERS:
+        return name
+    if name.startswith("claude-") and any(t in name for t in TIERS):
+        return tier_of(name)
+    raise NotFoundError(
+        f"The model '{model[:100]}' does not exist. Use auto, haiku, sonnet, opus or a "
+        "full Claude model id.",
+        param="model",
+        code="model_not_found",
+    )
 
 
 def resolve_model(model: str, pins: Mapping[str, str] | None = None) -> str:

@@ -13,7 +13,7 @@ from claude_code_api.routing import estimate_tokens
 
 def convert(messages: list[dict[str, object]]):  # type: ignore[no-untyped-def]
     return build_conversation(
-        [ChatMessage.model_validate(m) for m in messages],
+        [ChatMessage.model_validate(m).to_message() for m in messages],
         context_window=200_000,
         reserve_output=100,
         estimate=estimate_tokens,

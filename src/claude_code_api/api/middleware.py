@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from claude_code_api.api.errors import render, style_for
 from claude_code_api.application.metrics import Metrics
 from claude_code_api.errors import PayloadTooLargeError
 
@@ -48,7 +49,7 @@ class RequestContextMiddleware:
 
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await self._reject(send, header)
+                await self._reject(send, header, scope.get("path", ""))
                 self._observe(scope, 413, started)
                 return
 
@@ -76,14 +77,14 @@ class RequestContextMiddleware:
             await self.app(scope, limited_receive, send_wrapper)
         except _BodyTooLargeError:
             if not response_started:
-                await self._reject(send, header)
+                await self._reject(send, header, scope.get("path", ""))
             status = 413
         finally:
             self._observe(scope, status, started)
 
-    async def _reject(self, send: Send, header: tuple[bytes, bytes]) -> None:
+    async def _reject(self, send: Send, header: tuple[bytes, bytes], path: str) -> None:
         err = PayloadTooLargeError(f"Request body larger than {self.max_body} bytes.")
-        body = json.dumps(err.to_openai()).encode()
+        body = json.dumps(render(err, style_for(path))).encode()
         await send(
             {
                 "type": "http.response.start",

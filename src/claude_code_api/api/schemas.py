@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from claude_code_api.domain import Usage
+from claude_code_api.domain import (
+    CallOptions,
+    Image,
+    Message,
+    Mode,
+    OutputFormat,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 #: OpenAI's legacy function calling: refused with a message that says to use ``tools``.
 FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset({"functions", "function_call"})
@@ -161,6 +171,15 @@ class ToolCallItem(BaseModel):
     function: FunctionCall
 
 
+def _arguments(raw: str) -> dict[str, Any]:
+    """A history tool call's arguments (a JSON object string; anything else is kept raw)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"_raw": raw}
+
+
 class ChatMessage(BaseModel):
     """One message of the conversation."""
 
@@ -199,6 +218,26 @@ class ChatMessage(BaseModel):
         if self.content is None or isinstance(self.content, str):
             return []
         return [p.image_url.source() for p in self.content if isinstance(p, ImagePart)]
+
+    def to_message(self) -> Message:
+        """The domain message."""
+        if self.content is None or isinstance(self.content, str):
+            parts: tuple[str | Image, ...] = (self.content or "",)
+        else:
+            parts = tuple(
+                p.text if isinstance(p, TextPart) else Image(p.image_url.source())
+                for p in self.content
+            )
+        return Message(
+            self.role,
+            parts,
+            tool_calls=tuple(
+                ToolCall(c.id, c.function.name, _arguments(c.function.arguments))
+                for c in self.tool_calls or []
+            ),
+            tool_call_id=self.tool_call_id,
+            is_error=self.is_error,
+        )
 
 
 class StreamOptions(BaseModel):
@@ -325,6 +364,37 @@ class ChatCompletionRequest(BaseModel):
         if isinstance(choice, NamedToolChoice):
             return choice.function.name
         return choice or "auto"
+
+    def messages_domain(self) -> list[Message]:
+        """The body's messages as domain messages."""
+        return [m.to_message() for m in self.messages]
+
+    def call_options(self) -> CallOptions:
+        """The body's settings as domain call options."""
+        fmt = self.response_format
+        return CallOptions(
+            model=self.model,
+            project_id=self.project_id,
+            max_tokens=self.output_limit(),
+            temperature=self.temperature,
+            stop=tuple(self.stop_sequences()),
+            output_format=None
+            if fmt is None
+            else OutputFormat(fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None),
+            use_cache=self.cache,
+            mode=Mode(self.mode),
+            tools=tuple(
+                ToolSpec(
+                    name=t.function.name,
+                    description=t.function.description or "",
+                    input_schema=t.function.parameters or {"type": "object", "properties": {}},
+                    strict=bool(t.function.strict),
+                )
+                for t in self.tools or []
+            ),
+            tool_choice=self.tool_choice_name(),
+            parallel_tool_calls=self.parallel_tool_calls is not False,
+        )
 
 
 class AssistantMessage(BaseModel):

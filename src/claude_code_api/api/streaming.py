@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from claude_code_api.api.errors import openai_body
 from claude_code_api.api.schemas import usage_payload
 from claude_code_api.application.output_format import StopScanner
 from claude_code_api.domain import CompletionResult
@@ -107,7 +108,7 @@ async def openai_sse(
                     yield sse(_chunk(completion_id, created, model, {"content": text}, None))
             item = await anext(items, None)
     except CCAPIError as exc:
-        yield sse(exc.to_openai())
+        yield sse(openai_body(exc))
         yield sse("[DONE]")
         return
     finally:

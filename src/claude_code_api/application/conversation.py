@@ -1,4 +1,4 @@
-"""Turn an OpenAI message list into what one CLI call takes: a system prompt and a prompt.
+"""Turn a message list into what one CLI call takes: a system prompt and a prompt.
 
 The CLI answers a single prompt, so earlier turns travel inside it as a transcript:
 
@@ -36,12 +36,11 @@ the transcript, rendered as::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from claude_code_api.api.schemas import ChatMessage
-from claude_code_api.domain import ToolResult
+from claude_code_api.domain import Message, ToolResult
 from claude_code_api.errors import InvalidRequestError
 
 ROLE_LABELS = {"user": "User", "assistant": "Assistant"}
@@ -67,7 +66,7 @@ class Conversation:
 
 
 def build_conversation(
-    messages: list[ChatMessage],
+    messages: Sequence[Message],
     *,
     context_window: int,
     reserve_output: int,
@@ -129,7 +128,7 @@ def build_conversation(
 
 
 def _turns(
-    messages: list[ChatMessage],
+    messages: Sequence[Message],
 ) -> tuple[list[tuple[str, str]], list[list[dict[str, str]]], tuple[ToolResult, ...]]:
     """``(role, text)`` turns (each run of tool messages is one ``tool`` turn), their images,
     and the results ending the conversation. A tool message must answer an earlier call."""
@@ -143,8 +142,8 @@ def _turns(
         if message.role != "tool":
             results = []
             text = message.text(IMAGE_MARKER)
-            for call in message.tool_calls or []:
-                calls[call.id] = call.function.name
+            for call in message.tool_calls:
+                calls[call.id] = call.name
             if message.role == "assistant" and message.tool_calls:
                 text = _render_calls(text, message)
             turns.append((message.role, text))
@@ -174,22 +173,13 @@ def _turns(
     return turns, images, tuple(results)
 
 
-def _render_calls(text: str, message: ChatMessage) -> str:
+def _render_calls(text: str, message: Message) -> str:
     lines = [
-        json.dumps(
-            {"id": c.id, "name": c.function.name, "arguments": _arguments(c.function.arguments)}
-        )
-        for c in message.tool_calls or []
+        json.dumps({"id": c.id, "name": c.name, "arguments": c.arguments})
+        for c in message.tool_calls
     ]
     block = "<tool_calls>\n" + "\n".join(lines) + "\n</tool_calls>"
     return f"{text}\n{block}" if text else block
-
-
-def _arguments(raw: str) -> object:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _render(history: list[tuple[str, str]], last: str) -> str:
@@ -197,3 +187,16 @@ def _render(history: list[tuple[str, str]], last: str) -> str:
         return last
     lines = [text if role == "tool" else f"{ROLE_LABELS[role]}: {text}" for role, text in history]
     return "<conversation>\n" + "\n".join(lines) + "\n</conversation>\n\n" + last
+
+
+def prompt_tokens(conversation: Conversation, estimate: Callable[[str], int]) -> int:
+    """The input-token estimate of a conversation: prompt, system prompt and images.
+
+    The one estimate budgets reserve and ``/v1/messages/count_tokens`` reports.
+    """
+    system = conversation.system_prompt
+    return (
+        estimate(conversation.prompt)
+        + (estimate(system) if system else 0)
+        + IMAGE_TOKENS * len(conversation.images)
+    )

@@ -106,6 +106,11 @@ def model_id(settings: Settings, model: str) -> str:
     return resolve_model(model, settings.tier_models)
 
 
+def system_prompt_of(settings: Settings, task: TaskRequest) -> str:
+    """A chat-mode task's system prompt: its own, else ``CCAPI_DEFAULT_SYSTEM_PROMPT``."""
+    return task.system_prompt if task.system_prompt is not None else settings.default_system_prompt
+
+
 def cli_command(settings: Settings) -> list[str]:
     """The executable part of the argv: the real CLI, or the simulated one in demo mode.
 
@@ -129,7 +134,7 @@ def cli_command(settings: Settings) -> list[str]:
 def system_prompt(settings: Settings, task: TaskRequest) -> str:
     """The chat-mode system prompt: the request's (or the default), plus what it must say
     about the client tools offered, if any."""
-    system = settings.default_system_prompt if task.system_prompt is None else task.system_prompt
+    system = system_prompt_of(settings, task)
     if uses_tools(task):
         system = f"{system}\n\n{system_addendum(task)}" if system else system_addendum(task)
     return system

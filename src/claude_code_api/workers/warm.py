@@ -57,6 +57,7 @@ from claude_code_api.workers.runner import (
     build_env,
     model_id,
     read_output_line,
+    system_prompt_of,
     terminate,
 )
 from claude_code_api.workers.tool_bridge import uses_tools
@@ -79,10 +80,9 @@ class WarmKey:
     @classmethod
     def of(cls, settings: Settings, task: TaskRequest) -> WarmKey:
         """The key of the process that may run ``task``."""
-        system = task.system_prompt
         return cls(
             model=model_id(settings, task.model),
-            system_prompt=system if system is not None else settings.default_system_prompt,
+            system_prompt=system_prompt_of(settings, task),
             max_tokens=task.max_tokens,
             bare=settings.bare,
         )
