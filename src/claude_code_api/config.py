@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     )
     queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")
     result_ttl: float = Field(300.0, gt=0, description="Seconds a finished task result is kept.")
+    tool_call_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds a run suspended on client tool calls waits for their results "
+        "before its CLI process is ended (a later follow-up then rebuilds the conversation).",
+    )
+    max_suspended_runs: int = Field(
+        10,
+        ge=0,
+        description="Runs suspended on client tool calls kept at once (each holds an idle CLI "
+        "process, not a worker); the oldest is ended when more suspend.",
+    )
     max_output_bytes: int = Field(16 * 1024 * 1024, description="Cap on one CLI call's stdout.")
     env_allowlist: list[str] = Field(
         default_factory=list,

@@ -190,8 +190,8 @@ async def test_fields_that_steer_the_cli_are_refused(client: httpx.AsyncClient, 
     assert field in error["message"]
 
 
-@pytest.mark.parametrize("field", ["tools", "tool_choice", "functions", "parallel_tool_calls"])
-async def test_function_calling_is_refused_with_its_own_message(
+@pytest.mark.parametrize("field", ["functions", "function_call"])
+async def test_legacy_function_calling_is_refused_with_its_own_message(
     client: httpx.AsyncClient, field: str
 ) -> None:
     key = await create_key(client)
@@ -200,7 +200,7 @@ async def test_function_calling_is_refused_with_its_own_message(
     assert response.status_code == 400
     error = response.json()["error"]
     assert (error["code"], error["param"]) == ("unsupported_parameter", field)
-    assert "function calling is not supported" in error["message"]
+    assert "legacy function calling" in error["message"] and "use 'tools'" in error["message"]
 
 
 async def test_unknown_field_is_refused(client: httpx.AsyncClient) -> None:

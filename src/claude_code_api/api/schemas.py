@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,16 @@ from pydantic import (
     model_validator,
 )
 
-from claude_code_api.domain import CallOptions, Image, Message, Mode, OutputFormat, Usage
+from claude_code_api.domain import (
+    CallOptions,
+    Image,
+    Message,
+    Mode,
+    OutputFormat,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 from claude_code_api.errors import InvalidRequestError
 from claude_code_api.thinking import Thinking, from_anthropic, from_openai
 from claude_code_api.validation import check_identifier
@@ -45,18 +55,17 @@ ProjectId = Annotated[str, _identifier()]
 #: A human label (key names).
 Label = Annotated[str, _identifier(label=True)]
 
-#: OpenAI function calling: refused with its own message (chat mode has no client-side tools).
-FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset(
-    {"tools", "tool_choice", "functions", "function_call", "parallel_tool_calls"}
-)
+
+#: OpenAI's legacy function calling: refused with a message that says to use ``tools``.
+FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset({"functions", "function_call"})
 #: Fields some clients send to steer a CLI agent; refused with a specific message.
 FORBIDDEN_FIELDS: frozenset[str] = frozenset(
     {
-        "cwd", "working_directory", "workdir", "add_dir", "tools", "tool_choice", "functions",
+        "cwd", "working_directory", "workdir", "add_dir", "functions",
         "function_call", "allowed_tools", "allowedTools", "disallowed_tools", "permission_mode",
         "permissionMode", "dangerously_skip_permissions", "base_url", "api_base", "upstream_url",
         "anthropic_base_url", "env", "environment", "mcp_config", "settings", "claude_bin",
-        "system_prompt_file", "parallel_tool_calls",
+        "system_prompt_file",
     }
 )  # fmt: skip
 
@@ -117,18 +126,117 @@ class ImagePart(BaseModel):
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
+#: OpenAI's and Anthropic's rule for tool names.
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+#: Tools in one request at most (OpenAI's limit).
+MAX_TOOLS = 128
+
+
+class FunctionDefinition(BaseModel):
+    """``tools[].function``: a client-side function the model may call."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(..., pattern=TOOL_NAME_PATTERN)
+    description: str | None = None
+    parameters: dict[str, Any] | None = Field(
+        None, description="A JSON-schema object (type object); omitted: no parameters."
+    )
+    strict: bool | None = Field(
+        None, description="true: the model's arguments are validated against parameters."
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _json_schema_object(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        if value.get("type", "object") != "object":
+            raise ValueError("parameters must be a JSON-schema object (type 'object')")
+        import jsonschema  # validated only when tools are sent
+
+        try:
+            jsonschema.validators.validator_for(value).check_schema(value)
+        except jsonschema.exceptions.SchemaError as exc:
+            raise ValueError(f"parameters is not a valid JSON schema: {exc.message}") from None
+        return value
+
+
+class ToolDefinition(BaseModel):
+    """One entry of ``tools`` (``type: function``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class NamedFunction(BaseModel):
+    """``tool_choice.function``."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    """``tool_choice: {"type": "function", "function": {"name": ...}}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class FunctionCall(BaseModel):
+    """``tool_calls[].function``: the name and the arguments as a JSON string."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCallItem(BaseModel):
+    """One ``tool_calls`` entry of an assistant message."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(..., min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    """A history tool call's arguments (a JSON object string; anything else is kept raw)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"_raw": raw}
+
+
 class ChatMessage(BaseModel):
     """One message of the conversation."""
 
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] = Field(
-        ..., description="Text, or a list of text and (in user messages) image parts."
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = Field(
+        None, description="Text, or a list of text and (in user messages) image parts."
     )
     name: str | None = None
+    tool_calls: list[ToolCallItem] | None = Field(
+        None, description="Assistant messages: the tool calls the model made (content null)."
+    )
+    tool_call_id: str | None = Field(None, description="Tool messages: the call they answer.")
+    is_error: bool = Field(False, description="Tool messages: the result is an error.")
+
+    @model_validator(mode="after")
+    def _content_given(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (null only with assistant tool_calls)")
+        return self
 
     def text(self, image_marker: str = "") -> str:
         """The message's text with parts joined; each image part becomes ``image_marker``."""
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(
@@ -137,20 +245,28 @@ class ChatMessage(BaseModel):
 
     def images(self) -> list[dict[str, str]]:
         """The Anthropic image sources of the message's image parts, in order."""
-        if isinstance(self.content, str):
+        if self.content is None or isinstance(self.content, str):
             return []
         return [p.image_url.source() for p in self.content if isinstance(p, ImagePart)]
 
     def to_message(self) -> Message:
         """The domain message."""
-        if isinstance(self.content, str):
-            return Message.of(self.role, self.content)
-        return Message(
-            self.role,
-            tuple(
+        if self.content is None or isinstance(self.content, str):
+            parts: tuple[str | Image, ...] = (self.content or "",)
+        else:
+            parts = tuple(
                 p.text if isinstance(p, TextPart) else Image(p.image_url.source())
                 for p in self.content
+            )
+        return Message(
+            self.role,
+            parts,
+            tool_calls=tuple(
+                ToolCall(c.id, c.function.name, _arguments(c.function.arguments))
+                for c in self.tool_calls or []
             ),
+            tool_call_id=self.tool_call_id,
+            is_error=self.is_error,
         )
 
 
@@ -253,6 +369,17 @@ class ChatCompletionRequest(BaseModel):
     thinking: ThinkingParam | None = Field(
         None, description="Anthropic-style thinking; wins over reasoning_effort."
     )
+    tools: list[ToolDefinition] | None = Field(
+        None,
+        max_length=MAX_TOOLS,
+        description="Client-side functions (run by the client, never on the server).",
+    )
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = Field(
+        None, description="auto (default with tools), none, required, or a named function."
+    )
+    parallel_tool_calls: bool | None = Field(
+        None, description="false: at most one tool call per turn (default true)."
+    )
 
     @field_validator("model")
     @classmethod
@@ -279,6 +406,13 @@ class ChatCompletionRequest(BaseModel):
         """``max_completion_tokens`` wins over the older ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
 
+    def tool_choice_name(self) -> str:
+        """``tool_choice`` as the domain's string: auto, none, required or a tool's name."""
+        choice = self.tool_choice
+        if isinstance(choice, NamedToolChoice):
+            return choice.function.name
+        return choice or "auto"
+
     def messages_domain(self) -> list[Message]:
         """The body's messages as domain messages."""
         return [m.to_message() for m in self.messages]
@@ -298,6 +432,17 @@ class ChatCompletionRequest(BaseModel):
             use_cache=self.cache,
             mode=Mode(self.mode),
             thinking=self.thinking_request(),
+            tools=tuple(
+                ToolSpec(
+                    name=t.function.name,
+                    description=t.function.description or "",
+                    input_schema=t.function.parameters or {"type": "object", "properties": {}},
+                    strict=bool(t.function.strict),
+                )
+                for t in self.tools or []
+            ),
+            tool_choice=self.tool_choice_name(),
+            parallel_tool_calls=self.parallel_tool_calls is not False,
         )
 
     def thinking_request(self) -> Thinking:
@@ -314,7 +459,8 @@ class AssistantMessage(BaseModel):
     """The assistant's reply."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCallItem] | None = None
 
 
 class Choice(BaseModel):
@@ -322,7 +468,7 @@ class Choice(BaseModel):
 
     index: int = 0
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"] = "stop"
+    finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
     logprobs: None = None
 
 
