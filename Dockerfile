@@ -11,11 +11,15 @@ COPY src ./src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # --- 2. Node.js, taken from the official image (no third-party apt repository) -----------------
-FROM node:20-bookworm-slim AS node
+# Node 22: the CLI's newer releases (2.1.33x) refuse older Node (engines ">=22").
+FROM node:22-bookworm-slim AS node
 
 # --- 3. runtime ----------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm
-ARG CLAUDE_CODE_VERSION=latest
+# Pinned, so a rebuild runs the CLI the service was tested with (its stream-json output and
+# flags change between releases). Move on with --build-arg CLAUDE_CODE_VERSION=x.y.z, then run
+# make test-deploy.
+ARG CLAUDE_CODE_VERSION=2.1.197
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -31,6 +35,13 @@ RUN ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
     && npm cache clean --force \
     && claude --version
 
+# The project's dependencies first, in their own layer: it is rebuilt when pyproject.toml
+# changes, not on every source change (the wheel below then installs in seconds).
+COPY pyproject.toml /tmp/pyproject.toml
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" >/tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/pyproject.toml /tmp/requirements.txt
+
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl && rm -rf /wheels
 
@@ -44,7 +55,7 @@ WORKDIR /home/ccapi
 VOLUME ["/data", "/home/ccapi/.claude"]
 
 EXPOSE 8080
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=15s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 
 CMD ["claude-code-api", "serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -1,10 +1,13 @@
 # Two entry points for a fresh machine: `make run` and `make test` (see README).
+# `make run PORT=9000 HOST=0.0.0.0` serves elsewhere.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test test-deploy lint typecheck pytest test-isolation bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,11 +18,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/claude-code-api serve --demo --host 127.0.0.1 --port 8080
+	$(BIN)/claude-code-api serve --demo --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -28,6 +32,15 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
 
 test: lint typecheck pytest
+
+# Builds the Docker image and runs docker-compose.yml for real, checked end to end (needs root
+# or sudo the first time: installs docker.io, starts dockerd). See docs/DEPLOYMENT.md.
+test-deploy:
+	scripts/deploy/test_deploy.sh
+
+# Warm-process isolation on the real binary at full size (the default suite runs 200 tasks).
+test-isolation: $(STAMP)
+	CCAPI_ISOLATION_TASKS=1000 $(BIN)/pytest tests/workers/test_warm_isolation.py -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/worker_pool.py

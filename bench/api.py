@@ -1,10 +1,13 @@
 """Benchmark the HTTP API on the simulated CLI: cache hits, misses, and overhead vs the pool.
 
 Starts ``claude-code-api serve --demo`` as a separate process (one uvicorn worker, access log
-off), drives it with a raw keep-alive HTTP client, and compares miss latency with calling the
-worker pool directly in this process. Prints a table and writes ``bench/results/api.json``.
+off, default settings: warm processes), drives it with a raw keep-alive HTTP client, and
+compares miss latency with calling the worker pool directly in this process. Then cache hits
+with ``wrk`` (``apt-get install wrk``) at 10 connections, next to a bare uvicorn app
+(bench/_bare_app.py, the ceiling) measured in the same run. Prints a table and writes
+``bench/results/api.json``.
 
-    python bench/api.py [--hits 10000] [--misses 200]
+    python bench/api.py [--hits 10000] [--misses 200] [--wrk-seconds 10] [--no-wrk]
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import asyncio
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,10 +53,50 @@ def start_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def wait_ready(url: str) -> None:
+def start_bare(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "_bare_app:app", "--port", str(port), "--loop",
+         "asyncio", "--no-access-log", "--log-level", "warning"],
+        cwd=Path(__file__).parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def wrk(
+    url: str, key: str, body: dict[str, object], seconds: int, workdir: Path
+) -> dict[str, float]:
+    """``wrk -t1 -c10`` POSTing ``body``; requests/s and latency percentiles in ms."""
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", "-c10", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return round(float(match.group(1)) * units[match.group(2)], 3) if match else -1.0
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": latency("50"),
+        "p90_ms": latency("90"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def wait_ready(url: str, path: str = "/healthz") -> None:
     for _ in range(300):
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -136,6 +181,23 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             miss_1 = await run_load(HOST, port, miss_reqs, concurrency=1, total=args.misses // 2)
             miss_5 = await run_load(HOST, port, miss_reqs, concurrency=5, total=args.misses)
             http_lat, direct_lat = await interleaved_misses(port, key, args.misses // 2, workdir)
+            wrk_hits: dict[str, object] = {}
+            if args.wrk and shutil.which("wrk"):
+                bare_port = free_port()
+                bare = start_bare(bare_port)
+                try:
+                    wait_ready(f"http://{HOST}:{bare_port}", path="/")
+                    for _ in range(args.wrk_runs):  # alternate: same machine load for both
+                        service_run = wrk(f"{url}/v1/chat/completions", key, chat("hit me"),
+                                          args.wrk_seconds, workdir)  # fmt: skip
+                        bare_run = wrk(f"http://{HOST}:{bare_port}/", key, chat("hit me"),
+                                       args.wrk_seconds, workdir)  # fmt: skip
+                        wrk_hits.setdefault("service", []).append(service_run)  # type: ignore[union-attr]
+                        wrk_hits.setdefault("bare_uvicorn", []).append(bare_run)  # type: ignore[union-attr]
+                        print("wrk service", service_run, "| bare", bare_run, flush=True)
+                finally:
+                    bare.terminate()
+                    bare.wait(timeout=30)
             server_rss = rss_mb(proc.pid)
         finally:
             proc.terminate()
@@ -151,11 +213,15 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "interleaved_direct_pool": direct,
         "interleaved_http_miss": via_http,
         "added_latency_p50_ms": round(via_http["p50_ms"] - direct["p50_ms"], 2),
+        "wrk_cache_hits_10_connections": wrk_hits,
+        "load_average_end": os.getloadavg(),
         "server_peak_rss_mb": server_rss,
         "targets": {
             "hits_10_clients_rps": ">= 1000",
             "hits_1_client_p50_ms": "<= 2",
             "added_latency_p50_ms": "<= 3",
+            "wrk_hits_rps": ">= 3000",
+            "wrk_hits_p99_ms": "<= 15",
         },
     }
     return report
@@ -165,6 +231,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hits", type=int, default=10_000)
     parser.add_argument("--misses", type=int, default=200)
+    parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--wrk-runs", type=int, default=2)
+    parser.add_argument("--no-wrk", dest="wrk", action="store_false")
     report = asyncio.run(main(parser.parse_args()))
     print(json.dumps(report, indent=2))
     out = Path(__file__).parent / "results" / "api.json"

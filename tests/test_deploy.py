@@ -1,6 +1,8 @@
-"""Keeps the Dockerfile and docker-compose.yml honest where no Docker engine runs.
+"""Keeps the Dockerfile and docker-compose.yml honest in the default suite, without an engine.
 
-What an image build would exercise is checked piece by piece: the wheel ``pip install`` gets
+``make test-deploy`` (scripts/deploy/test_deploy.sh) builds the image and runs the compose stack
+for real; these checks are the fast part that runs on every ``make test``. What an image build
+would exercise is checked piece by piece: the wheel ``pip install`` gets
 (package data, console scripts), the commands and settings the files name (they must exist in
 the typer CLI and in ``Settings``), and the container's CMD and HEALTHCHECK, run for real as a
 local process on the simulated CLI.
@@ -158,7 +160,7 @@ def test_dockerfile_runtime_image() -> None:
     assert args["EXPOSE"] == "8080"
     assert json.loads(args["CMD"]) == EXPECTED_CMD
     runs = " ".join(a for ins, a in stage if ins == "RUN")
-    assert "npm install -g" in runs and "@anthropic-ai/claude-code" in runs
+    assert "npm install -g" in runs and "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" in runs
     assert re.search(r"pip install \S*\.whl", runs)
     user = args["USER"]
     assert user not in ("root", "0")
@@ -166,6 +168,20 @@ def test_dockerfile_runtime_image() -> None:
     assert "useradd" in runs and user in runs
     healthcheck = args["HEALTHCHECK"]
     assert "/healthz" in healthcheck and "8080" in healthcheck
+
+
+def test_dockerfile_pins_the_cli_and_takes_node_22() -> None:
+    pairs = dockerfile_instructions()
+    (cli_arg,) = [a for ins, a in final_stage() if ins == "ARG" and a.startswith("CLAUDE_CODE_")]
+    name, _, version = cli_arg.partition("=")
+    assert name == "CLAUDE_CODE_VERSION"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"pin an exact CLI version, not {version!r}"
+    # The CLI's releases from 2.1.33x on declare engines node >= 22.
+    (node_from,) = [a for ins, a in pairs if ins == "FROM" and a.startswith("node:")]
+    major = int(re.match(r"node:(\d+)", node_from).group(1))  # type: ignore[union-attr]
+    assert major >= 22, node_from
+    copied = [a for ins, a in final_stage() if ins == "COPY" and "--from=node" in a]
+    assert any("/usr/local/bin/node" in a for a in copied)
 
 
 def test_dockerfile_env_names_are_real_settings() -> None:
@@ -327,3 +343,18 @@ def test_serve_refuses_bad_configuration_with_one_clear_line(
     assert result.exit_code == 2
     assert fragment in result.output
     assert "Traceback" not in result.output
+
+
+# --- make test-deploy's stand-ins for the base images ------------------------------------------
+def test_every_base_image_has_a_local_stand_in(compose: dict[str, Any]) -> None:
+    """make test-deploy builds an image of each FROM / image: name when Docker Hub is out of
+    reach; a new base image without a stand-in would break it only there."""
+    standins = ROOT / "scripts" / "deploy" / "standins"
+    bases = {a.split()[0] for ins, a in dockerfile_instructions() if ins == "FROM"}
+    bases |= {s["image"] for s in compose["services"].values() if "build" not in s}
+    for image in bases:
+        repo = image.split(":")[0]
+        assert (standins / repo / "Dockerfile").exists(), f"no stand-in for {image}"
+        assert f"{repo}:*) ensure_standin" in (ROOT / "scripts/deploy/test_deploy.sh").read_text()
+    for entrypoint in standins.glob("*/docker-entrypoint.sh"):
+        assert os.access(entrypoint, os.X_OK), entrypoint

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+from pathlib import Path
+
 import typer
 
 from claude_code_api import __version__
@@ -30,12 +34,14 @@ def serve(
     ),
 ) -> None:
     """Run the HTTP API with uvicorn (graceful shutdown waits CCAPI_SHUTDOWN_GRACE seconds)."""
+    import asyncio
     import os
 
     import uvicorn
     from pydantic import ValidationError
 
     from claude_code_api.config import Settings
+    from claude_code_api.demo import demo_banner, demo_key, key_hint, local_url, secret_path
     from claude_code_api.routing import Router, RulesFileError
 
     if demo:
@@ -48,7 +54,7 @@ def serve(
     except (ValidationError, RulesFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    uvicorn.run(
+    config = uvicorn.Config(
         "claude_code_api.app:create_app",
         factory=True,
         host=host,
@@ -59,6 +65,55 @@ def serve(
         loop=loop,
         timeout_graceful_shutdown=int(settings.shutdown_grace),
     )
+    # Bind before anything else: a busy port fails here, before a key is minted or printed.
+    sock = _listen(host, port)
+    url = local_url(host, sock.getsockname()[1])
+    if settings.demo:
+        secret, minted = asyncio.run(demo_key(settings.database_url))
+        path = secret_path(settings.database_url)
+        typer.echo(demo_banner(secret, url, minted=minted, path=path))
+    else:
+        typer.echo(key_hint(url, _self_command()))
+    server = uvicorn.Server(config)
+    if workers > 1:
+        import inspect
+
+        from uvicorn.supervisors import Multiprocess
+
+        # uvicorn < 0.36 needs the target; later versions build each worker's server themselves.
+        extra = (
+            {"target": server.run} if "target" in inspect.signature(Multiprocess).parameters else {}
+        )
+        Multiprocess(config, sockets=[sock], **extra).run()
+    else:
+        server.run(sockets=[sock])
+        if not server.started:
+            raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE (the app's startup failed)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn (inherited by its worker processes), or exit 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        typer.echo(
+            f"error: cannot listen on {host}:{port}: {exc.strerror} (another server running? "
+            "choose a port with --port)",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _self_command() -> str:
+    """This command as typed (``.venv/bin/claude-code-api`` from ``make run``), for hints."""
+    invoked = sys.argv[0] if sys.argv else ""
+    return invoked if Path(invoked).name == "claude-code-api" else "claude-code-api"
 
 
 # --- command groups contributed by the components (each module registers its own) ---------

@@ -28,12 +28,43 @@ class Settings(BaseSettings):
     )
     max_workers: int = Field(5, ge=1, le=256, description="Concurrent CLI processes.")
     warm_workers: bool = Field(
-        False,
+        True,
         description="Reuse warm CLI processes for chat tasks (--input-format stream-json, "
-        "/clear between tasks): ~50 ms instead of ~1 s per call, at the cost of up to "
-        "max_workers idle CLI processes (~190 MB each). Agent mode always starts a fresh CLI.",
+        "/clear between tasks): ~30 ms instead of ~0.5-1 s per call. A process serves one "
+        "project and system prompt for its life; model and max_tokens are set per task. "
+        "Agent mode, images and prompts starting with / always start a fresh CLI; false turns "
+        "warm processes off.",
+    )
+    warm_max_processes: int = Field(
+        24,
+        ge=1,
+        le=1024,
+        description="Cap on warm CLI processes (idle, spare and busy, all projects); a cap, "
+        "not a target: processes start on demand and retire after 5 idle minutes.",
+    )
+    warm_max_memory_mb: int = Field(
+        6144,
+        ge=64,
+        description="Cap on the warm CLI processes' total RSS in MB (~200-240 MB each): at the cap "
+        "the least recently used idle process is retired, or a task runs cold.",
+    )
+    warm_spares: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Spare warm processes kept started (in the background) and not yet bound "
+        "to a project: a task of a new project or system prompt, or a burst, takes one.",
     )
     task_timeout: float = Field(30.0, gt=0, description="Seconds before a CLI call is killed.")
+    cli_max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Upstream retries the CLI may make per call (CLAUDE_CODE_MAX_RETRIES; the "
+        "CLI's own default is 10, ~60 s of backoff). With API_TIMEOUT_MS set from "
+        "task_timeout, the retries end before the task timeout, so an overloaded upstream "
+        "becomes a fast 503 instead of a 504.",
+    )
     queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")
     result_ttl: float = Field(300.0, gt=0, description="Seconds a finished task result is kept.")
     max_output_bytes: int = Field(16 * 1024 * 1024, description="Cap on one CLI call's stdout.")

@@ -1,10 +1,15 @@
-"""Plain data shared by the worker pool, token tracker, cache, storage and HTTP layers."""
+"""Plain data shared by every layer: what a call asks for and what it produced.
+
+The API surfaces translate their request schemas into :class:`Message` and
+:class:`CallOptions`; the application layer turns those into a :class:`TaskRequest` for the
+executor and hands back a :class:`CompletionResult`. Nothing here knows an API's wire shape.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 class Mode(enum.StrEnum):
@@ -14,6 +19,75 @@ class Mode(enum.StrEnum):
     CHAT = "chat"
     #: Plain ``claude -p`` with its tools, only when a request explicitly opts in.
     AGENT = "agent"
+
+
+#: Who speaks a message (``developer`` is OpenAI's newer name for ``system``).
+Role = Literal["system", "developer", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image in a user message, as an Anthropic image ``source`` (base64 or url)."""
+
+    source: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation: text pieces and images, in order."""
+
+    role: Role
+    parts: tuple[str | Image, ...]
+
+    @classmethod
+    def of(cls, role: Role, text: str) -> Message:
+        """A text-only message."""
+        return cls(role, (text,))
+
+    def text(self, image_marker: str = "") -> str:
+        """The message's text with parts joined; each image becomes ``image_marker``."""
+        return "".join(p if isinstance(p, str) else image_marker for p in self.parts)
+
+    def images(self) -> list[dict[str, str]]:
+        """The image sources of the message, in order."""
+        return [p.source for p in self.parts if isinstance(p, Image)]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """The answer's requested format: ``json_object`` or ``json_schema`` (with its schema)."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """What a request asked for: ``budget`` (``0`` off, ``None`` the CLI's default) and the
+    CLI's ``effort`` (``None``: its default). Built by :mod:`claude_code_api.thinking`."""
+
+    budget: int | None = 0
+    effort: str | None = None
+
+    @classmethod
+    def default(cls, mode: str) -> Thinking:
+        """No request field: off in chat mode, the CLI's own behaviour in agent mode."""
+        return cls(0, None) if mode == "chat" else cls(None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """How to run a conversation, whatever API it came from."""
+
+    model: str = "auto"
+    project_id: str | None = None  # None: the API key's own project
+    max_tokens: int | None = None  # None: the server's default output limit
+    temperature: float | None = None  # accepted, not honoured; part of the cache key
+    stop: tuple[str, ...] = ()
+    output_format: OutputFormat | None = None
+    use_cache: bool = True
+    mode: Mode = Mode.CHAT
+    thinking: Thinking | None = None  # None: the mode's default (off in chat mode)
 
 
 @dataclass(slots=True)
@@ -79,6 +153,38 @@ class TaskRequest:
         data = dict(data)
         data["mode"] = Mode(data.get("mode", "chat"))
         return cls(**data)
+
+
+class TextDelta(str):
+    """The first text delta of a stream, naming the model that is answering.
+
+    The CLI names its model (the full id an alias resolved to) in its ``system``/``init`` and
+    ``message_start`` events, before any text; this carries it to the surfaces that show a model
+    on every chunk, so they need not wait for the final result. It is a ``str``, so everything
+    that handles "text deltas, then one :class:`CompletionResult`" keeps working unchanged::
+
+        >>> delta = TextDelta("Hello", model="claude-haiku-4-5")
+        >>> delta + " world", delta.model
+        ('Hello world', 'claude-haiku-4-5')
+    """
+
+    model: str
+
+    def __new__(cls, text: str, model: str) -> TextDelta:
+        """A delta of ``text`` from ``model``."""
+        self = super().__new__(cls, text)
+        self.model = model
+        return self
+
+    def __reduce__(self) -> tuple[type[TextDelta], tuple[str, str]]:
+        return (TextDelta, (str(self), self.model))
+
+
+def model_of(item: object, default: str) -> str:
+    """The model an item of a completion stream names (``default`` when it names none)."""
+    if isinstance(item, TextDelta | CompletionResult):
+        return item.model or default
+    return default
 
 
 @dataclass(slots=True)

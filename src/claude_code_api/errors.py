@@ -1,7 +1,11 @@
-"""One exception tree for the whole service; the HTTP layer maps it to OpenAI's error shape.
+"""One exception tree for the whole service: each error's status, type and code.
+
+The HTTP layer (``api/errors.py``) renders them in the caller's API style (OpenAI's or
+Anthropic's error body); nothing here knows a wire shape.
 
 ```
 CCAPIError                      (500 api_error)
+├── InternalError               (500 internal_error: an unexpected failure, details logged)
 ├── InvalidRequestError         (400 invalid_request_error)
 │   └── PayloadTooLargeError    (413)
 ├── AuthenticationError         (401)
@@ -26,20 +30,13 @@ CCAPIError                      (500 api_error)
 ```
 
 Services raise these; they never raise ``HTTPException``.
+
+``should_retry`` (None: let the client decide by status) becomes the ``x-should-retry``
+response header that the openai and anthropic SDKs obey before their own status rules: a spent
+budget or a CLI that is not logged in will not get better by sending the request again.
 """
 
 from __future__ import annotations
-
-#: Anthropic's error ``type`` by HTTP status (for ``/v1/messages``).
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-}
 
 
 class CCAPIError(Exception):
@@ -48,6 +45,8 @@ class CCAPIError(Exception):
     status_code: int = 500
     error_type: str = "api_error"
     code: str | None = None
+    #: ``x-should-retry`` header value (None: no header; see the module docstring).
+    should_retry: bool | None = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -56,21 +55,14 @@ class CCAPIError(Exception):
         if code is not None:
             self.code = code
 
-    def to_anthropic(self) -> dict[str, object]:
-        """The body Anthropic clients expect: ``{"type": "error", "error": {type, message}}``."""
-        kind = _ANTHROPIC_ERROR_TYPES.get(self.status_code, "api_error")
-        return {"type": "error", "error": {"type": kind, "message": self.message}}
 
-    def to_openai(self) -> dict[str, object]:
-        """The body OpenAI clients expect: ``{"error": {message, type, param, code}}``."""
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.error_type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+class InternalError(CCAPIError):
+    """An unexpected failure; the message reveals nothing (details go to the log)."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str = "Internal server error.") -> None:
+        super().__init__(message)
 
 
 class InvalidRequestError(CCAPIError):
@@ -130,6 +122,7 @@ class BudgetExceededError(CCAPIError):
     status_code = 429
     error_type = "insufficient_quota"
     code = "insufficient_quota"
+    should_retry = False
 
 
 class BusyError(CCAPIError):
@@ -181,6 +174,7 @@ class CLINotFoundError(CLIError):
     """The configured ``claude`` executable does not exist or is not executable."""
 
     code = "cli_not_found"
+    should_retry = False
 
 
 class CLIExitError(CLIError):
@@ -230,26 +224,31 @@ class CLIResultError(CLIError):
 
 
 class UpstreamOverloadedError(CLIResultError):
-    """Anthropic answered overloaded (HTTP 529)."""
+    """Anthropic answered overloaded (HTTP 529): 503 with ``Retry-After``."""
 
     status_code = 503
     code = "upstream_overloaded"
+    #: Seconds a client should wait (the CLI does not pass the upstream's own hint on).
+    retry_after: float = 5.0
 
 
 class UpstreamRateLimitError(CLIResultError):
-    """Anthropic rate-limited the CLI (HTTP 429)."""
+    """Anthropic rate-limited the CLI (HTTP 429): 503 with ``Retry-After``."""
 
     status_code = 503
     code = "upstream_rate_limited"
+    retry_after: float = 10.0
 
 
 class UpstreamAuthError(CLIResultError):
     """The CLI is not logged in or its API key was rejected."""
 
     code = "upstream_auth"
+    should_retry = False
 
 
 class CLIBudgetCapError(CLIResultError):
     """``--max-budget-usd`` was reached (agent mode only)."""
 
     code = "cli_budget_cap"
+    should_retry = False

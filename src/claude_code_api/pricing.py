@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from claude_code_api.validation import parse_model
+
 #: Tiers, cheapest first.
 TIERS: tuple[str, ...] = ("haiku", "sonnet", "opus")
 
@@ -48,6 +50,16 @@ def tier_of(model: str) -> str:
         if tier in name:
             return tier
     return "sonnet"
+
+
+def tier_for_model(model: str) -> str | None:
+    """The tier a requested model name runs on (``None`` for ``auto``).
+
+    The grammar is :func:`claude_code_api.validation.parse_model`: the tier is read from the
+    id's structure (never by looking for a tier name anywhere in it); a malformed name is a
+    400, a well-formed name that is not a Claude model a 404 ``model_not_found``.
+    """
+    return parse_model(model).tier
 
 
 def resolve_model(model: str, pins: Mapping[str, str] | None = None) -> str:

@@ -32,9 +32,9 @@ number, so the budget chooses their effort).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from claude_code_api.domain import Thinking
 from claude_code_api.errors import InvalidRequestError
 
 __all__ = ["EFFORTS", "REASONING_EFFORTS", "Thinking", "from_anthropic", "from_openai"]
@@ -49,20 +49,6 @@ REASONING_EFFORTS: dict[str, tuple[int, str | None]] = {
     "xhigh": (31_999, "max"),
 }
 MIN_BUDGET = 1024  # Anthropic's smallest thinking budget
-
-
-@dataclass(frozen=True, slots=True)
-class Thinking:
-    """What a request asked for: ``budget`` (``0`` off, ``None`` the CLI's default) and the
-    CLI's ``effort`` (``None``: its default)."""
-
-    budget: int | None = 0
-    effort: str | None = None
-
-    @classmethod
-    def default(cls, mode: str) -> Thinking:
-        """No request field: off in chat mode, the CLI's own behaviour in agent mode."""
-        return cls(0, None) if mode == "chat" else cls(None, None)
 
 
 def _effort_for(budget: int) -> str:

@@ -142,7 +142,9 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        for _ in range(500):
+        # Startup (migrations, worker pool) can take many seconds on a loaded machine: poll.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             if self.server.started:
                 return self
             if not self.thread.is_alive():

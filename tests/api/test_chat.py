@@ -131,6 +131,13 @@ async def test_conversation_history_reaches_the_cli(client: httpx.AsyncClient) -
     )
     assert response.status_code == 200
     assert "x-ccapi-dropped-turns" not in response.headers
+    # The simulated CLI echoes the start of the prompt it read: the earlier turns are there,
+    # as a transcript before the last question.
+    said = response.json()["choices"][0]["message"]["content"].split("You said: ", 1)[1]
+    assert said.startswith(
+        "<conversation> User: My name is Ada. Assistant: Hello Ada. </conversation> "
+        "What is my name?"
+    )
 
 
 @pytest.mark.parametrize(

@@ -137,8 +137,12 @@ async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["database"]["ok"] is True
     key = await create_key(client)
-    await client.post("/v1/chat/completions", json=chat_body("m"), headers=bearer(key))
+    for prompt in ("m", "n"):  # warm processes are the default: the second one is a hit
+        body = chat_body(prompt, cache=False)
+        await client.post("/v1/chat/completions", json=body, headers=bearer(key))
     text = (await client.get("/metrics")).text
+    assert "ccapi_warm_hits_total 1.0" in text and "ccapi_warm_misses_total 1.0" in text
+    assert "ccapi_warm_hit_ratio 0.5" in text and "ccapi_warm_processes" in text
     assert "ccapi_requests_total" in text
     assert "ccapi_tokens_total" in text
     assert "ccapi_workers_busy" in text

@@ -27,7 +27,7 @@ def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a poll bound: startup imports crawl on a loaded machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")

@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from claude_code_api.app import create_app
 from tests.api.conftest import ADMIN_KEY, ServerThread, make_settings
 
 
+@pytest.mark.timeout(420)  # 20 operations; a busy 2-core machine needs minutes
 def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, max_workers=2, task_timeout=5, default_rate_limit=100000)
     with ServerThread(create_app(settings)) as server:
@@ -40,7 +43,7 @@ def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
             ],
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=400,
             cwd=tmp_path,
         )
     tail = (result.stdout + result.stderr)[-4000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -40,6 +41,7 @@ def test_streaming_response(ws_client: tuple[TestClient, str]) -> None:
     client, key = ws_client
     with client.websocket_connect("/v1/stream") as ws:
         ws.send_json({"type": "auth", "api_key": key})
+        prompt_tokens = []
         for turn in ("My name is Ada.", "What is my name?"):
             ws.send_json(
                 {
@@ -58,8 +60,11 @@ def test_streaming_response(ws_client: tuple[TestClient, str]) -> None:
                     break
             assert frame["type"] == "done", frame
             assert "".join(tokens)
-        # The second turn carried the first as history, so its prompt was longer.
-        assert frame["usage"]["prompt_tokens"] > 0
+            prompt_tokens.append(frame["usage"]["prompt_tokens"])
+        # The second turn carried the first (question and answer) as history, so its prompt
+        # was longer; and the history reached the CLI, which echoes the prompt it was sent.
+        assert prompt_tokens[1] > prompt_tokens[0] > 0
+        assert "User: My name is Ada." in "".join(tokens)
 
 
 def test_websocket_error_handling(ws_client: tuple[TestClient, str]) -> None:
@@ -110,3 +115,43 @@ def test_websocket_honours_stop_like_the_http_api(ws_client: tuple[TestClient, s
     assert frame["type"] == "done" and frame["finish_reason"] == "stop"
     text = "".join(tokens)
     assert text.endswith("This is ") and "deterministic" not in text
+
+
+def _chat_over(ws: Any) -> dict[str, Any]:
+    """Send one chat message; the last frame of its answer (``done`` or ``error``)."""
+    message = {"role": "user", "content": "hi"}
+    ws.send_json({"type": "chat", "model": "haiku", "messages": [message]})
+    while (frame := ws.receive_json())["type"] == "token":
+        pass
+    return dict(frame)
+
+
+def test_websocket_and_http_accept_the_same_keys_and_share_one_rate_limit(
+    tmp_path: Path,
+) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        created = client.post(
+            "/admin/keys", json={"project_id": "ws", "rate_limit": 4}, headers=admin_headers()
+        )
+        key = created.json()["key"]
+        # The same credentials, in every form, on both surfaces (requests 1 to 4 of 4).
+        assert client.get("/v1/usage", headers={"Authorization": f"Bearer {key}"}).is_success
+        assert client.get("/v1/usage", headers={"x-api-key": key}).is_success
+        with client.websocket_connect("/v1/stream", headers={"x-api-key": key}) as ws:
+            assert _chat_over(ws)["type"] == "done"
+        with client.websocket_connect("/v1/stream") as ws:
+            ws.send_json({"type": "auth", "api_key": key})
+            assert _chat_over(ws)["type"] == "done"
+            # The fifth request in the minute is refused, over the WebSocket...
+            refused = _chat_over(ws)
+        assert refused["type"] == "error"
+        assert refused["error"]["code"] == "rate_limit_exceeded"
+        # ... and over HTTP: one counter per key, whatever the surface.
+        over = client.get("/v1/usage", headers={"Authorization": f"Bearer {key}"})
+        assert over.status_code == 429
+        assert over.json()["error"]["code"] == "rate_limit_exceeded"
+        # A wrong key is refused the same way on both.
+        assert client.get("/v1/usage", headers={"x-api-key": "nope"}).status_code == 401
+        with client.websocket_connect("/v1/stream", headers={"x-api-key": "nope"}) as ws:
+            frame = ws.receive_json()
+            assert frame["error"]["type"] == "authentication_error"

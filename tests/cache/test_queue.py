@@ -19,7 +19,7 @@ from claude_code_api.cache import (
     WorkQueue,
 )
 from claude_code_api.config import Settings
-from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import (
     BusyError,
     CLIError,
@@ -155,6 +155,7 @@ async def test_remote_run_and_stream(queue: WorkQueue, pool: WorkerPool) -> None
     assert deltas and all(isinstance(d, str) for d in deltas)
     assert isinstance(final, CompletionResult)
     assert "".join(str(d) for d in deltas) == final.text
+    assert isinstance(deltas[0], TextDelta) and deltas[0].model == final.model  # crossed Redis
 
     with pytest.raises(UpstreamOverloadedError):  # the task's own error crosses the queue
         await executor.run(TaskRequest(prompt="[[sim:error=overloaded]] hi", model="haiku"))
@@ -242,18 +243,20 @@ async def test_executor_runs_locally_while_the_pool_has_room(
     assert isinstance(items[-1], CompletionResult)
     assert await queue.length() == 0  # nothing went through the queue
 
-    # occupy the only local worker: the next task goes to the queue
+    # occupy the only local worker: with a queue worker alive, the next task goes to the queue
+    other_pool = WorkerPool(Settings(demo=True, max_workers=1))
+    await other_pool.start()
+    consumer = QueueWorker(queue, other_pool, heartbeat=0.1)
+    running = RunningWorker(consumer)
+    while not await executor.workers_alive():
+        await asyncio.sleep(0.01)
     slow = asyncio.create_task(pool.run(TaskRequest(prompt="[[sim:delay=1]] slow", model="haiku")))
     while pool.stats().busy == 0:
         await asyncio.sleep(0.01)
     assert not executor.local_has_room()
-    remote = asyncio.create_task(executor.run(TaskRequest(prompt="remote", model="haiku")))
-    while await queue.length() == 0:
+    assert "remote" in (await executor.run(TaskRequest(prompt="remote", model="haiku"))).text
+    while consumer.completed == 0:  # the queue worker ran it (it acks just after publishing)
         await asyncio.sleep(0.01)
-    other_pool = WorkerPool(Settings(demo=True, max_workers=1))
-    await other_pool.start()
-    running = RunningWorker(QueueWorker(queue, other_pool, heartbeat=0.1))
-    assert "remote" in (await remote).text
     await slow
     await running.shutdown()
     await other_pool.close(grace=1)

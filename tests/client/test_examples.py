@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -57,3 +59,42 @@ def test_code_analyzer_example(example_env: dict[str, str], tmp_path: Path) -> N
     out = run_example(example_env, str(EXAMPLES / "code_analyzer" / "analyze.py"), str(tmp_path))
     assert "a.py" in out and "b.js" in out and "notes.txt" not in out
     assert "2 reviewed, 0 failed" in out
+
+
+def test_batch_documents_example(example_env: dict[str, str], tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "nested").mkdir(parents=True)
+    names = [f"doc{i}.txt" for i in range(5)] + ["guide.md", "nested/notes.rst"]
+    for name in names:
+        (docs / name).write_text(f"Document {name} talks about queues and budgets.\n")
+    (docs / "image.png").write_bytes(b"\x89PNG not a document")
+    out = tmp_path / "out" / "summaries"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "batch_documents" / "summarize.py"),
+            str(docs),
+            "--out",
+            str(out),
+            "--batch-size",
+            "3",
+        ],
+        env=example_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    progress = [line for line in result.stderr.splitlines() if "documents," in line]
+    assert [line.split("] ")[1].split(" ")[0] for line in progress] == ["3/7", "6/7", "7/7"]
+    assert "7 summarised, 0 failed" in result.stdout
+
+    rows = [json.loads(line) for line in out.with_suffix(".jsonl").read_text().splitlines()]
+    assert [Path(r["file"]).relative_to(docs).as_posix() for r in rows] == sorted(names)
+    for r, name in zip(rows, sorted(names), strict=True):
+        assert r["ok"] and r["error"] is None and r["tokens"] > 0
+        assert f"<document> Document {name} talks" in r["summary"]  # the simulated echo
+    with out.with_suffix(".csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [t["file"] for t in table] == [r["file"] for r in rows]
+    assert {t["model"] for t in table} == {rows[0]["model"]} and "haiku" in rows[0]["model"]

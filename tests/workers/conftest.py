@@ -17,9 +17,14 @@ __all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings on the simulated CLI with per-test working directories."""
+    """Settings on the simulated CLI with per-test working directories.
+
+    Cold CLI processes unless ``warm_workers=True`` is passed: these tests check the cold
+    path's contracts; tests/workers/test_warm.py covers warm processes (the service default).
+    """
     values: dict[str, Any] = {
         "demo": True,
+        "warm_workers": False,
         "workdir_root": tmp_path / "work",
         "max_workers": 3,
         "queue_max": 10,

@@ -1,8 +1,9 @@
-"""Anthropic Messages API shapes for ``POST /v1/messages``, mapped onto the chat pipeline.
+"""Anthropic Messages API shapes for ``POST /v1/messages``, mapped onto the shared pipeline.
 
-A Messages request becomes a :class:`ChatCompletionRequest` (system → a system message, text and
-image blocks → content parts, ``stop_sequences`` → ``stop``), so routing, budgets, the cache,
-usage rows and the executor behave exactly as for ``/v1/chat/completions``. The answer is
+A Messages request becomes domain messages and call options (system → a system message, text
+and image blocks → text and images, ``stop_sequences`` → ``stop``), validated by the same rules
+as a :class:`ChatCompletionRequest`, so routing, budgets, the cache, usage rows and the executor
+behave exactly as for ``/v1/chat/completions``. The answer is
 rendered back as a Messages ``message`` object or Anthropic's server-sent events.
 """
 
@@ -14,10 +15,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from claude_code_api.api.errors import validation_error
+from claude_code_api import domain
+from claude_code_api.api.errors import anthropic_body, validation_error
 from claude_code_api.api.schemas import ChatCompletionRequest, ThinkingParam
 from claude_code_api.application.output_format import StopScanner, find_stop
-from claude_code_api.domain import CompletionResult, Usage
+from claude_code_api.domain import CallOptions, CompletionResult, Usage, model_of
 from claude_code_api.errors import CCAPIError
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "anthropic_sse",
     "message_body",
     "to_chat_request",
+    "to_domain",
 ]
 
 
@@ -143,6 +146,12 @@ def to_chat_request(body: MessagesRequest) -> ChatCompletionRequest:
         raise validation_error(exc) from exc
 
 
+def to_domain(body: MessagesRequest) -> tuple[list[domain.Message], CallOptions]:
+    """The request's domain messages and call options (400s as on the chat API)."""
+    chat = to_chat_request(body)
+    return chat.messages_domain(), chat.call_options()
+
+
 def _usage(usage: Usage) -> dict[str, int]:
     return {
         "input_tokens": usage.input_tokens,
@@ -198,7 +207,7 @@ async def anthropic_sse(
         "id": message_id,
         "type": "message",
         "role": "assistant",
-        "model": model,
+        "model": model_of(first, model),  # the CLI's resolved model, not the alias asked for
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
@@ -227,7 +236,7 @@ async def anthropic_sse(
                 yield delta(text)
             item = await anext(items, None)
     except CCAPIError as exc:
-        yield _event("error", exc.to_anthropic())
+        yield _event("error", anthropic_body(exc))
         return
     finally:
         await items.aclose()

@@ -1,27 +1,18 @@
-"""Helpers every HTTP surface shares: the OpenAPI error table, SSE headers, the chat-shaped
-call preparation, result shaping and response headers, and running a call under a
-disconnect watcher."""
+"""Helpers the HTTP surfaces share: the OpenAPI error table, SSE headers, the chat completion
+body, the ``x-ccapi-*`` response headers, and running a call under a disconnect watcher."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import Request
 
-from claude_code_api.api.schemas import (
-    ChatCompletionRequest,
-    ChatMessage,
-    ErrorResponse,
-    usage_payload,
-)
+from claude_code_api.api.schemas import ErrorResponse, usage_payload
 from claude_code_api.api.streaming import cancel_on_disconnect
 from claude_code_api.application.completions import CompletionCall, CompletionService
-from claude_code_api.application.output_format import cut_at_stop, format_instruction, unwrap_json
 from claude_code_api.domain import CompletionResult
-from claude_code_api.thinking import Thinking, from_anthropic, from_openai
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": desc}
@@ -59,16 +50,6 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
     }
 
 
-def shape_result(result: CompletionResult, body: ChatCompletionRequest) -> CompletionResult:
-    """Apply ``stop`` and ``response_format`` to a finished answer (see ``output_format``)."""
-    text, cut = cut_at_stop(result.text, body.stop_sequences())
-    if body.response_format is not None and body.response_format.type != "text":
-        text = unwrap_json(text)
-    if text == result.text and not cut:
-        return result
-    return dataclasses.replace(result, text=text, stop_reason="stop" if cut else result.stop_reason)
-
-
 def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
     """Headers telling the routed model, cache hit/miss and dropped turns."""
     headers = {"x-ccapi-model": call.model}
@@ -79,50 +60,6 @@ def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
     if call.conversation.dropped_turns:
         headers["x-ccapi-dropped-turns"] = str(call.conversation.dropped_turns)
     return headers
-
-
-async def prepare_call(
-    service: CompletionService,
-    principal: Any,
-    body: ChatCompletionRequest,
-    rid: str,
-    *,
-    history: Sequence[ChatMessage] = (),
-) -> CompletionCall:
-    """Authorise the project and build the call (``history``: earlier turns of a WebSocket
-    session, sent before the body's messages)."""
-    project_id = principal.project_for(body.project_id)
-    messages = [*history, *body.messages]
-    fmt = body.response_format
-    instruction = fmt and format_instruction(
-        fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None
-    )
-    if instruction:
-        # A system message after the caller's own: build_conversation joins them in order.
-        messages = [*messages, ChatMessage(role="system", content=instruction)]
-    return await service.prepare(
-        request_id=rid,
-        project_id=project_id,
-        key_id=principal.key_id,
-        model=body.model,
-        messages=messages,
-        max_tokens=body.output_limit(),
-        temperature=body.temperature,
-        use_cache=body.cache,
-        mode=body.mode,
-        max_tier=principal.max_tier,
-        thinking=thinking_of(body),
-    )
-
-
-def thinking_of(body: ChatCompletionRequest) -> Thinking:
-    """The request's thinking: Anthropic ``thinking`` wins over OpenAI ``reasoning_effort``;
-    neither means none in chat mode (see :mod:`claude_code_api.thinking`)."""
-    if body.thinking is not None:
-        return from_anthropic(
-            body.thinking.model_dump(exclude_none=True), body.output_limit(), body.mode
-        )
-    return from_openai(body.reasoning_effort, body.mode)
 
 
 #: Headers of every server-sent event stream (no proxy buffering).

@@ -8,9 +8,8 @@ from fastapi import Depends, Request
 
 from claude_code_api.application.completions import CompletionService
 from claude_code_api.application.services import Services
-from claude_code_api.auth.keys import resolve_key
 from claude_code_api.auth.principal import Principal
-from claude_code_api.errors import AuthenticationError, PermissionDeniedError
+from claude_code_api.errors import PermissionDeniedError
 
 
 async def get_services(request: Request) -> Services:
@@ -30,27 +29,17 @@ CompletionsDep = Annotated[CompletionService, Depends(get_completions)]
 
 
 async def authenticate(request: Request) -> Principal:
-    """Resolve ``Authorization: Bearer`` (or ``x-api-key``) to a principal and count the
-    request against its key's rate limit.
+    """Resolve the request's API key (``Authorization: Bearer`` or ``x-api-key``) and count
+    the request against its key's rate limit (``auth.Authenticator``, shared with the
+    WebSocket).
 
-    It reads the header itself and takes no sub-dependencies: each dependency FastAPI solves
+    It reads the headers itself and takes no sub-dependencies: each dependency FastAPI solves
     costs tens of microseconds on the hottest path (a cache hit). The OpenAPI security scheme
     is declared in ``app.py`` instead.
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        # Anthropic's API (and older anthropic SDKs, curl examples) send the key as x-api-key.
-        scheme, secret = "bearer", request.headers.get("x-api-key", "")
-    if not secret.strip():
-        raise AuthenticationError(
-            "Missing API key. Pass it as 'Authorization: Bearer <key>' (or 'x-api-key: <key>').",
-            code="missing_api_key",
-        )
     services: Services = request.app.state.services
-    principal = await resolve_key(services.keys, services.settings, secret.strip())
-    if not principal.is_admin:
-        status = await services.limiter.hit(principal.key_id, principal.rate_limit)
+    principal, status = await services.auth.authenticate(request.headers)
+    if status is not None:
         request.state.extra_headers = status.headers()
     return principal
 

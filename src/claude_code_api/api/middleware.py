@@ -13,12 +13,27 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from claude_code_api.api.errors import render, style_for
 from claude_code_api.application.metrics import Metrics
 from claude_code_api.errors import PayloadTooLargeError
 
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields the already-read ``body`` once, then the real messages."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def new_request_id() -> str:
@@ -46,11 +61,23 @@ class RequestContextMiddleware:
         response_started = False
         header = (b"x-request-id", request_id.encode())
 
+        length = None
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await self._reject(send, header)
+            if name == b"content-length" and value.isdigit():
+                length = int(value)
+        if length is not None and length > self.max_body:
+            await self._reject(send, header, scope.get("path", ""))
+            self._observe(scope, 413, started)
+            return
+        if length is None:
+            # Chunked (no Content-Length): read the body here, up to the limit, because an
+            # error raised from inside the framework's body parsing would become a 400.
+            buffered = await self._read_limited(receive)
+            if buffered is None:
+                await self._reject(send, header, scope.get("path", ""))
                 self._observe(scope, 413, started)
                 return
+            receive = _replay(buffered, receive)
 
         received = 0
 
@@ -76,14 +103,30 @@ class RequestContextMiddleware:
             await self.app(scope, limited_receive, send_wrapper)
         except _BodyTooLargeError:
             if not response_started:
-                await self._reject(send, header)
+                await self._reject(send, header, scope.get("path", ""))
             status = 413
         finally:
             self._observe(scope, status, started)
 
-    async def _reject(self, send: Send, header: tuple[bytes, bytes]) -> None:
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        """The whole request body, or None as soon as it exceeds the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: an empty body
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _reject(self, send: Send, header: tuple[bytes, bytes], path: str) -> None:
         err = PayloadTooLargeError(f"Request body larger than {self.max_body} bytes.")
-        body = json.dumps(err.to_openai()).encode()
+        body = json.dumps(render(err, style_for(path))).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -12,9 +12,38 @@ import binascii
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
-from claude_code_api.domain import Usage
+from claude_code_api.domain import CallOptions, Image, Message, Mode, OutputFormat, Usage
+from claude_code_api.errors import InvalidRequestError
+from claude_code_api.thinking import Thinking, from_anthropic, from_openai
+from claude_code_api.validation import check_identifier
+
+
+def _identifier(label: bool = False) -> AfterValidator:
+    """A pydantic validator running :func:`~claude_code_api.validation.check_identifier`."""
+
+    def check(value: str) -> str:
+        try:
+            return check_identifier(value, field="value", label=label)
+        except InvalidRequestError as exc:
+            raise ValueError(exc.message.replace("'value' ", "")) from None
+
+    return AfterValidator(check)
+
+
+#: A project id (letters, digits, ``_ . : -``, at most 128), validated wherever it is accepted.
+ProjectId = Annotated[str, _identifier()]
+#: A human label (key names).
+Label = Annotated[str, _identifier(label=True)]
 
 #: OpenAI function calling: refused with its own message (chat mode has no client-side tools).
 FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset(
@@ -112,6 +141,18 @@ class ChatMessage(BaseModel):
             return []
         return [p.image_url.source() for p in self.content if isinstance(p, ImagePart)]
 
+    def to_message(self) -> Message:
+        """The domain message."""
+        if isinstance(self.content, str):
+            return Message.of(self.role, self.content)
+        return Message(
+            self.role,
+            tuple(
+                p.text if isinstance(p, TextPart) else Image(p.image_url.source())
+                for p in self.content
+            ),
+        )
+
 
 class StreamOptions(BaseModel):
     """OpenAI's ``stream_options``."""
@@ -175,7 +216,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field("auto", description="auto | haiku | sonnet | opus | a full Claude model id")
     messages: list[ChatMessage] = Field(..., min_length=1)
-    project_id: str | None = Field(None, max_length=128, description="Defaults to the key's.")
+    project_id: ProjectId | None = Field(None, description="Defaults to the key's.")
     max_tokens: int | None = Field(None, ge=1, le=128_000)
     max_completion_tokens: int | None = Field(None, ge=1, le=128_000)
     temperature: float | None = Field(
@@ -237,6 +278,36 @@ class ChatCompletionRequest(BaseModel):
     def output_limit(self) -> int | None:
         """``max_completion_tokens`` wins over the older ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
+
+    def messages_domain(self) -> list[Message]:
+        """The body's messages as domain messages."""
+        return [m.to_message() for m in self.messages]
+
+    def call_options(self) -> CallOptions:
+        """The body's settings as domain call options."""
+        fmt = self.response_format
+        return CallOptions(
+            model=self.model,
+            project_id=self.project_id,
+            max_tokens=self.output_limit(),
+            temperature=self.temperature,
+            stop=tuple(self.stop_sequences()),
+            output_format=None
+            if fmt is None
+            else OutputFormat(fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None),
+            use_cache=self.cache,
+            mode=Mode(self.mode),
+            thinking=self.thinking_request(),
+        )
+
+    def thinking_request(self) -> Thinking:
+        """The request's thinking: Anthropic ``thinking`` wins over OpenAI ``reasoning_effort``;
+        neither means none in chat mode (see :mod:`claude_code_api.thinking`)."""
+        if self.thinking is not None:
+            return from_anthropic(
+                self.thinking.model_dump(exclude_none=True), self.output_limit(), self.mode
+            )
+        return from_openai(self.reasoning_effort, self.mode)
 
 
 class AssistantMessage(BaseModel):
@@ -355,7 +426,7 @@ class BatchRequest(BaseModel):
     )
     requests: list[BatchItem] = Field(..., min_length=1)
     parallel: bool = True
-    project_id: str | None = Field(None, max_length=128)
+    project_id: ProjectId | None = None
 
 
 class BatchResultItem(BaseModel):
@@ -442,8 +513,8 @@ class KeyCreateRequest(BaseModel):
     """``POST /admin/keys`` body."""
 
     model_config = ConfigDict(extra="forbid")
-    project_id: str = Field(..., min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-    name: str | None = Field(None, max_length=128)
+    project_id: ProjectId
+    name: Label | None = None
     rate_limit: int | None = Field(None, ge=1, le=1_000_000)
     max_tier: Literal["haiku", "sonnet", "opus"] | None = Field(
         None, description="Highest model tier the key may use (null: any)."
@@ -474,7 +545,10 @@ class BudgetRequest(BaseModel):
     """``PUT /admin/projects/{project_id}/budget`` body."""
 
     model_config = ConfigDict(extra="forbid")
-    monthly_limit: int | None = Field(..., ge=0, description="Tokens per month; null: unlimited")
+    # Strict: JSON false/true or "5" is refused, not read as 0/1/5.
+    monthly_limit: StrictInt | None = Field(
+        ..., ge=0, le=2**62, description="Tokens per month; null: unlimited"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from claude_code_api.api.errors import openai_body
 from claude_code_api.api.schemas import usage_payload
 from claude_code_api.application.output_format import StopScanner
-from claude_code_api.domain import CompletionResult
+from claude_code_api.domain import CompletionResult, model_of
 from claude_code_api.errors import CCAPIError
 
 T = TypeVar("T")
@@ -74,6 +75,7 @@ async def openai_sse(
     sequence; the rest of the answer is still read (for its usage) but not sent.
     """
     scanner = StopScanner(stops) if stops else None
+    model = model_of(first, model)  # the CLI's resolved model, not the alias asked for
     yield sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}, None))
     final: CompletionResult | None = None
     try:
@@ -87,7 +89,7 @@ async def openai_sse(
                     yield sse(_chunk(completion_id, created, model, {"content": text}, None))
             item = await anext(items, None)
     except CCAPIError as exc:
-        yield sse(exc.to_openai())
+        yield sse(openai_body(exc))
         yield sse("[DONE]")
         return
     finally:

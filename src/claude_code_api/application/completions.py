@@ -1,6 +1,9 @@
-"""The completion pipeline shared by chat completions, batch items and WebSocket streams.
+"""The completion pipeline shared by every API surface (chat, messages, batch, WebSocket).
 
     prepare → cache lookup → budget reservation → executor (pool or queue) → settle + usage row
+
+Surfaces hand :meth:`CompletionService.prepare` domain messages and call options (never their
+request schemas) and render the :class:`CompletionResult` in their own response shape.
 
 Every call that reaches the executor ends as exactly one usage row, whether it succeeds, fails
 or is cancelled (a client disconnect is charged the tokens it consumed, estimated from what was
@@ -14,24 +17,37 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from claude_code_api.api.schemas import ChatMessage
-from claude_code_api.application.conversation import IMAGE_TOKENS, Conversation, build_conversation
-from claude_code_api.application.services import Services
-from claude_code_api.domain import CompletionResult, Mode, TaskRequest, Usage
-from claude_code_api.errors import (
-    CCAPIError,
-    CLIOutputError,
-    NotFoundError,
-    PermissionDeniedError,
+from claude_code_api.application.conversation import (
+    IMAGE_TOKENS,
+    Conversation,
+    build_conversation,
+    prompt_tokens,
 )
+from claude_code_api.application.output_format import format_instruction
+from claude_code_api.application.services import Services
+from claude_code_api.auth.principal import Principal
+from claude_code_api.domain import (
+    CallOptions,
+    CompletionResult,
+    Message,
+    Mode,
+    TaskRequest,
+    TextDelta,
+    Thinking,
+    Usage,
+)
+from claude_code_api.errors import CCAPIError, CLIOutputError, PermissionDeniedError
 from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_of
 from claude_code_api.routing import estimate_tokens
-from claude_code_api.thinking import Thinking
+from claude_code_api.validation import check_identifier, check_messages, check_text, parse_model
+
+if TYPE_CHECKING:
+    from claude_code_api.storage import Reservation
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +63,7 @@ class CompletionCall:
     conversation: Conversation
     cache_key: str | None
     estimate: int  # tokens reserved: prompt estimate + output limit
+    options: CallOptions = field(default_factory=CallOptions)
     routed: dict[str, Any] | None = None
     cache_hit: bool = False
     started: float = field(default_factory=time.perf_counter)
@@ -61,27 +78,6 @@ def _digest(image: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(image, sort_keys=True).encode()).hexdigest()
 
 
-def tier_for_model(model: str) -> str | None:
-    """The tier a requested model name runs on (``None`` for ``auto``).
-
-    Accepted: ``auto``, the tier aliases and full Claude ids naming a tier (``claude-...``);
-    anything else raises a 404 ``model_not_found``.
-    """
-    name = model.lower()
-    if name == "auto":
-        return None
-    if name in TIERS:
-        return name
-    if name.startswith("claude-") and any(t in name for t in TIERS):
-        return tier_of(name)
-    raise NotFoundError(
-        f"The model '{model[:100]}' does not exist. Use auto, haiku, sonnet, opus or a "
-        "full Claude model id.",
-        param="model",
-        code="model_not_found",
-    )
-
-
 class CompletionService:
     """Runs completions for the HTTP and WebSocket layers."""
 
@@ -91,31 +87,35 @@ class CompletionService:
     # --- preparation ----------------------------------------------------------------------
     async def prepare(
         self,
+        principal: Principal,
+        messages: Sequence[Message],
+        options: CallOptions,
         *,
         request_id: str,
-        project_id: str,
-        key_id: str,
-        model: str,
-        messages: list[ChatMessage],
-        max_tokens: int | None,
-        temperature: float | None = None,
-        use_cache: bool = True,
-        mode: str = "chat",
-        max_tier: str | None = None,
-        thinking: Thinking | None = None,
     ) -> CompletionCall:
-        """Validate and route a request; nothing is spent yet.
+        """Authorise, validate and route a call; nothing is spent yet. Every surface's entry.
 
-        ``max_tier`` is the API key's cap: an explicit model above it is a 403, and ``auto``
-        routes no higher.
+        The key may only act on its own project (the admin key names one); its ``max_tier``
+        caps the model: an explicit model above it is a 403, and ``auto`` routes no higher.
         """
         settings = self.s.settings
-        if mode == "agent" and not settings.allow_agent_mode:
+        project_id = principal.project_for(options.project_id)
+        max_tier = principal.max_tier
+        mode = options.mode
+        if mode is Mode.AGENT and not settings.allow_agent_mode:
             raise PermissionDeniedError(
                 "Agent mode is disabled on this server (CCAPI_ALLOW_AGENT_MODE).", param="mode"
             )
-        requested = model.strip()
-        tier = tier_for_model(requested)
+        check_identifier(project_id, field="project_id")
+        check_messages(messages)
+        fmt = options.output_format
+        instruction = fmt and format_instruction(fmt.type, fmt.schema)
+        if instruction:
+            check_text(instruction, field="response_format")
+            # A system message after the caller's own: build_conversation joins them in order.
+            messages = [*messages, Message.of("system", instruction)]
+        parsed = parse_model(options.model)  # the strict grammar: 400 / 404 before anything
+        requested, tier = parsed.name, parsed.tier
         if tier is not None and max_tier is not None and TIERS.index(tier) > TIERS.index(max_tier):
             raise PermissionDeniedError(
                 f"This API key may use models up to {max_tier}; '{requested[:100]}' is {tier}. "
@@ -123,18 +123,18 @@ class CompletionService:
                 param="model",
                 code="model_not_allowed",
             )
+        max_tokens = options.max_tokens
         output_limit = max_tokens or settings.default_max_tokens
         window = CONTEXT_WINDOWS.get(tier or "sonnet", 200_000)
         conversation = build_conversation(
             messages, context_window=window, reserve_output=output_limit, estimate=estimate_tokens
         )
         routed: dict[str, Any] | None = None
-        image_tokens = IMAGE_TOKENS * len(conversation.images)
         if tier is None:  # "auto"
             remaining = await self.s.budgets.remaining(project_id)
             decision = self.s.router.route(
                 conversation.prompt,
-                context_size=image_tokens,
+                context_size=IMAGE_TOKENS * len(conversation.images),
                 budget_remaining=remaining,
                 max_tokens=max_tokens,
                 max_tier=max_tier,
@@ -143,24 +143,19 @@ class CompletionService:
             cli_model = resolve_model(decision.model, settings.tier_models)
         else:
             cli_model = resolve_model(requested, settings.tier_models)
-        prompt_tokens = (
-            estimate_tokens(conversation.prompt)
-            + (estimate_tokens(conversation.system_prompt) if conversation.system_prompt else 0)
-            + image_tokens
-        )
         task = TaskRequest(
             prompt=conversation.prompt,
             model=cli_model,
             project_id=project_id,
             system_prompt=conversation.system_prompt,
             max_tokens=max_tokens,
-            mode=Mode(mode),
+            mode=mode,
             images=list(conversation.images),
         )
-        thinking = thinking if thinking is not None else Thinking.default(mode)
+        thinking = options.thinking or Thinking.default(mode.value)
         task.thinking_budget, task.effort = thinking.budget, thinking.effort
         cache_key = None
-        if use_cache and settings.cache_ttl > 0:
+        if options.use_cache and settings.cache_ttl > 0:
             cache_key = self.s.cache.key_for(
                 project_id=project_id,
                 model=cli_model,
@@ -171,19 +166,30 @@ class CompletionService:
                     [["thinking", thinking.budget, thinking.effort]] if thinking.budget != 0 else []
                 ),
                 max_tokens=max_tokens,
-                mode=mode,
-                temperature=temperature,
+                mode=mode.value,
+                temperature=options.temperature,
             )
         return CompletionCall(
             request_id=request_id,
             project_id=project_id,
-            key_id=key_id,
+            key_id=principal.key_id,
             task=task,
             conversation=conversation,
             cache_key=cache_key,
-            estimate=prompt_tokens + output_limit,
+            estimate=prompt_tokens(conversation, estimate_tokens) + output_limit,
+            options=options,
             routed=routed,
         )
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """The input-token estimate of a conversation (what budgets reserve); nothing runs."""
+        conversation = build_conversation(
+            messages,
+            context_window=max(CONTEXT_WINDOWS.values()),
+            reserve_output=0,
+            estimate=estimate_tokens,
+        )
+        return prompt_tokens(conversation, estimate_tokens)
 
     # --- execution ------------------------------------------------------------------------
     async def cached(self, call: CompletionCall) -> CompletionResult | None:
@@ -230,7 +236,7 @@ class CompletionService:
         """
         hit = await self.cached(call)
         if hit is not None:
-            yield hit.text
+            yield TextDelta(hit.text, model=hit.model)
             yield hit
             return
         reservation = await self.s.budgets.reserve(call.project_id, call.estimate)
@@ -274,7 +280,7 @@ class CompletionService:
     def _finish(
         self,
         call: CompletionCall,
-        reservation: Any,
+        reservation: Reservation,
         usage: Usage | None,
         *,
         status: str,

@@ -1,4 +1,4 @@
-"""Turn an OpenAI message list into what one CLI call takes: a system prompt and a prompt.
+"""Turn a message list into what one CLI call takes: a system prompt and a prompt.
 
 The CLI answers a single prompt, so earlier turns travel inside it as a transcript:
 
@@ -19,10 +19,10 @@ Images (user messages only) are sent after the prompt's text, in order, and each
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from claude_code_api.api.schemas import ChatMessage
+from claude_code_api.domain import Message
 from claude_code_api.errors import InvalidRequestError
 
 ROLE_LABELS = {"user": "User", "assistant": "Assistant"}
@@ -46,7 +46,7 @@ class Conversation:
 
 
 def build_conversation(
-    messages: list[ChatMessage],
+    messages: Sequence[Message],
     *,
     context_window: int,
     reserve_output: int,
@@ -111,3 +111,16 @@ def _render(history: list[tuple[str, str]], last: str) -> str:
         return last
     lines = [f"{ROLE_LABELS[role]}: {text}" for role, text in history]
     return "<conversation>\n" + "\n".join(lines) + "\n</conversation>\n\n" + last
+
+
+def prompt_tokens(conversation: Conversation, estimate: Callable[[str], int]) -> int:
+    """The input-token estimate of a conversation: prompt, system prompt and images.
+
+    The one estimate budgets reserve and ``/v1/messages/count_tokens`` reports.
+    """
+    system = conversation.system_prompt
+    return (
+        estimate(conversation.prompt)
+        + (estimate(system) if system else 0)
+        + IMAGE_TOKENS * len(conversation.images)
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -55,6 +57,40 @@ class Metrics:
         self.queue_depth.set_function(lambda: stats()[1])
         self.workers_max.set_function(lambda: stats()[2])
 
+    def bind_warm(self, stats: Callable[[], Mapping[str, float]]) -> None:
+        """Export the warm runner's :meth:`~claude_code_api.workers.warm.WarmRunner.stats`."""
+        self.registry.register(_WarmCollector(stats))
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+class _WarmCollector(Collector):
+    """Warm CLI processes, read at scrape time: hits, misses, hit ratio, processes, RSS."""
+
+    COUNTERS = {
+        "hits": "Warm-eligible tasks served by a running CLI process",
+        "misses": "Warm-eligible tasks that waited for a CLI process to start",
+        "cold_runs": "Tasks run on a fresh CLI (agent mode, images, slash prompts, no capacity)",
+        "spawned": "Warm CLI processes started",
+        "switches": "Model switches on a running warm process",
+    }
+    GAUGES = {
+        "hit_ratio": "Share of warm-eligible tasks served without waiting for a CLI start",
+        "processes": "Warm CLI processes (idle, busy and starting)",
+        "idle": "Idle warm CLI processes",
+        "rss_mb": "Resident memory of the warm CLI processes, MB",
+        "max_processes": "Cap on warm CLI processes",
+        "max_memory_mb": "Cap on the warm CLI processes' memory, MB",
+    }
+
+    def __init__(self, stats: Callable[[], Mapping[str, float]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        values = self.stats()
+        for name, doc in self.COUNTERS.items():
+            yield CounterMetricFamily(f"ccapi_warm_{name}", doc, value=values.get(name, 0))
+        for name, doc in self.GAUGES.items():
+            yield GaugeMetricFamily(f"ccapi_warm_{name}", doc, value=values.get(name, 0))

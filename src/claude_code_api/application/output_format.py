@@ -13,12 +13,22 @@ Both are applied by the service around the CLI call:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["StopScanner", "cut_at_stop", "find_stop", "format_instruction", "unwrap_json"]
+from claude_code_api.domain import CallOptions, CompletionResult
+
+__all__ = [
+    "StopScanner",
+    "cut_at_stop",
+    "find_stop",
+    "format_instruction",
+    "shape_result",
+    "unwrap_json",
+]
 
 _FENCED = re.compile(r"\A\s*```[a-zA-Z0-9_-]*[ \t]*\n(?P<body>.*?)\n?```\s*\Z", re.DOTALL)
 
@@ -90,3 +100,14 @@ class StopScanner:
         """The held-back text, once the stream has ended without a stop sequence."""
         rest, self._pending = self._pending, ""
         return "" if self.stopped else rest
+
+
+def shape_result(result: CompletionResult, options: CallOptions) -> CompletionResult:
+    """Apply ``stop`` and the output format to a finished answer (chat-style surfaces)."""
+    text, cut = cut_at_stop(result.text, options.stop)
+    fmt = options.output_format
+    if fmt is not None and fmt.type != "text":
+        text = unwrap_json(text)
+    if text == result.text and not cut:
+        return result
+    return dataclasses.replace(result, text=text, stop_reason="stop" if cut else result.stop_reason)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from claude_code_api.application.metrics import Metrics
-from claude_code_api.auth.ratelimit import RateLimiter
+from claude_code_api.auth import Authenticator, RateLimiter
 from claude_code_api.config import Settings
 from claude_code_api.domain import Usage
 from claude_code_api.pricing import PriceTable
@@ -35,7 +35,7 @@ class Services:
     pool: WorkerPool
     executor: Executor
     limiter: RateLimiter
-    extras: dict[str, Any]
+    auth: Authenticator
 
     def record_usage(
         self,

@@ -5,6 +5,12 @@ otherwise they live in process memory. The sliding-window-counter strategy keeps
 per key (O(1) memory and time, one small Lua script in Redis) and weights the previous minute
 by how much of it still overlaps the window, so there is no burst at window edges. A moving
 window would be exact but stores one timestamp per request, i.e. O(limit) per key.
+
+Redis down: the limiter falls back to in-process counters (each replica then enforces the
+limit on its own, so a key may get up to ``replicas x limit`` per minute) and logs a throttled
+warning; it goes back to Redis as soon as Redis answers. A request is never refused (or
+failed with a 500) because the limit store is away: rate limits protect capacity, budgets
+(which fail closed) protect money.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from claude_code_api.cache.guard import CircuitBreaker, ThrottledLog
+from claude_code_api.cache.keys import encode_component
 from claude_code_api.errors import RateLimitedError
 
 log = logging.getLogger(__name__)
@@ -50,6 +58,10 @@ class RateLimiter:
         self._storage = storage
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[int, RateLimitItemPerMinute] = {}
+        # Used while the shared storage is unreachable (see the module docstring).
+        self._local = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._breaker = CircuitBreaker()
+        self._log = ThrottledLog(log)
 
     @classmethod
     def create(cls, redis_url: str | None, prefix: str = "ccapi") -> RateLimiter:
@@ -68,8 +80,26 @@ class RateLimiter:
     async def hit(self, key_id: str, per_minute: int) -> RateLimitStatus:
         """Count one request; raise :class:`RateLimitedError` (429) when over the limit."""
         item = self._item(per_minute)
-        allowed = await self._limiter.hit(item, key_id)
-        stats = await self._limiter.get_window_stats(item, key_id)
+        ident = encode_component(key_id)  # `limits` joins identifiers with "/"
+        limiter = self._local if self._breaker.is_open else self._limiter
+        try:
+            allowed = await limiter.hit(item, ident)
+            stats = await limiter.get_window_stats(item, ident)
+        except Exception as exc:  # any storage failure: count in process
+            if limiter is self._local:
+                raise
+            self._breaker.record_failure()
+            self._log.warning(
+                "rate limit storage unavailable (%s); counting in this process for %.1fs",
+                type(exc).__name__,
+                self._breaker.cooldown,
+            )
+            limiter = self._local
+            allowed = await limiter.hit(item, ident)
+            stats = await limiter.get_window_stats(item, ident)
+        else:
+            if limiter is self._limiter:
+                self._breaker.record_success()
         if not allowed:
             retry_after = max(1.0, stats.reset_time - time.time())
             raise RateLimitedError(

@@ -96,7 +96,7 @@ def make_client(
         retry=Retry(NoBackoff(), 0),
         decode_responses=True,
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
 
 
 def reraise_if_cancelling(exc: BaseException) -> None:

@@ -3,14 +3,20 @@
 All keys start with one prefix (``settings.redis_prefix``) so a deployment (or a test) owns a
 disjoint key space, and every key written by this package carries a TTL.
 
-Key map (``P`` is the prefix)::
+Key map (``P`` is the prefix; ``{x}`` is :func:`encode_component` of ``x``)::
 
     P:gen:<family>                      generation counter of a whole family (invalidate all)
-    P:gen:<family>:<scope>              generation counter of one scope (invalidate a project)
-    P:kv:<family>:<g_all>:<scope>:<g_scope>:<key>   one cached value
-    P:q:<queue>                         the work-queue stream (consumer group "workers")
-    P:task:<task_id>:events             per-task result stream (deltas, final result or error)
-    P:task:<task_id>:cancel             "the owner gave up on this task" marker
+    P:gen:<family>:{scope}              generation counter of one scope (invalidate a project)
+    P:kv:<family>:<g_all>:{scope}:<g_scope>:{key}   one cached value
+    P:q:{queue}                         the work-queue stream (consumer group "workers")
+    P:task:{task_id}:events             per-task result stream (deltas, final result or error)
+    P:task:{task_id}:cancel             "the owner gave up on this task" marker
+    P:workers:{queue stream}            live consumers of a queue, scored by heartbeat expiry
+
+Components that come from outside (project ids, session ids, task ids) are never joined with a
+bare separator: project ``acme`` with session ``fin:s1`` and project ``acme:fin`` with session
+``s1`` must not share a key. :func:`encode_component` length-prefixes each one, so the key
+parses back unambiguously whatever characters the component holds.
 """
 
 from __future__ import annotations
@@ -22,6 +28,15 @@ from typing import Any
 
 #: Scope of response-cache entries shared by every project (a request opted in to sharing).
 SHARED_SCOPE = "*shared*"
+
+
+def encode_component(value: str) -> str:
+    """``<UTF-8 byte length>#<value>``: a key component that cannot run into its neighbours.
+
+    >>> encode_component("acme:fin")
+    '8#acme:fin'
+    """
+    return f"{len(value.encode('utf-8', 'surrogatepass'))}#{value}"
 
 
 class RedisKeys:
@@ -36,23 +51,28 @@ class RedisKeys:
 
     def scope_generation(self, family: str, scope: str) -> str:
         """Counter bumped to invalidate every entry of one scope (a project) in ``family``."""
-        return f"{self.prefix}:gen:{family}:{scope}"
+        return f"{self.prefix}:gen:{family}:{encode_component(scope)}"
 
     def value_prefix(self, family: str) -> str:
-        """Common start of every value key of ``family`` (the Lua scripts append the rest)."""
+        """Common start of every value key of ``family`` (the Lua scripts append the rest,
+        from the encoded scope and key: :func:`encode_component`)."""
         return f"{self.prefix}:kv:{family}:"
 
     def queue(self, name: str) -> str:
         """The work-queue stream called ``name``."""
-        return f"{self.prefix}:q:{name}"
+        return f"{self.prefix}:q:{encode_component(name)}"
 
     def task_events(self, task_id: str) -> str:
         """Per-task stream of events the owning API replica reads."""
-        return f"{self.prefix}:task:{task_id}:events"
+        return f"{self.prefix}:task:{encode_component(task_id)}:events"
 
     def task_cancel(self, task_id: str) -> str:
         """Marker set when the owner no longer wants the task's result."""
-        return f"{self.prefix}:task:{task_id}:cancel"
+        return f"{self.prefix}:task:{encode_component(task_id)}:cancel"
+
+    def workers(self, stream: str) -> str:
+        """Sorted set of the live consumers of the queue stream ``stream``."""
+        return f"{self.prefix}:workers:{encode_component(stream)}"
 
 
 def response_digest(

@@ -27,7 +27,7 @@ from claude_code_api.cache.guard import (
     ThrottledLog,
     make_client,
 )
-from claude_code_api.cache.keys import RedisKeys
+from claude_code_api.cache.keys import RedisKeys, encode_component
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -117,7 +117,7 @@ class RedisBackend:
 
     async def get(self, family: str, scope: str, key: str) -> str | None:
         """The live value, or None (also when Redis is unreachable)."""
-        args = [self.keys.value_prefix(family), scope, key]
+        args = [self.keys.value_prefix(family), encode_component(scope), encode_component(key)]
         value: Any = await self._guarded(
             "get", lambda: self._get(keys=self._scope_keys(family, scope), args=args)
         )
@@ -128,14 +128,20 @@ class RedisBackend:
         ttl_ms = int(ttl * 1000)
         if ttl_ms <= 0:
             return
-        args: list[str | int] = [self.keys.value_prefix(family), scope, key, value, ttl_ms]
+        args: list[str | int] = [
+            self.keys.value_prefix(family),
+            encode_component(scope),
+            encode_component(key),
+            value,
+            ttl_ms,
+        ]
         await self._guarded(
             "set", lambda: self._set(keys=self._scope_keys(family, scope), args=args)
         )
 
     async def delete(self, family: str, scope: str, key: str) -> bool:
         """Drop one entry; True if it existed."""
-        args = [self.keys.value_prefix(family), scope, key]
+        args = [self.keys.value_prefix(family), encode_component(scope), encode_component(key)]
         removed: Any = await self._guarded(
             "delete", lambda: self._delete(keys=self._scope_keys(family, scope), args=args)
         )

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from claude_code_api.cache.guard import reraise_if_cancelling
 from claude_code_api.config import Settings
-from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import (
     BusyError,
     TaskCancelledError,
@@ -30,6 +30,14 @@ from claude_code_api.errors import (
 from claude_code_api.remote.queue import WorkQueue, error_from_event
 
 log = logging.getLogger(__name__)
+
+
+#: Seconds between checks, while a queued task waits to start, that some worker is alive.
+PRESENCE_CHECK = 1.0
+
+
+class _TakenBack(Exception):  # noqa: N818 - a signal between two methods, not an error
+    """No worker is alive to start a queued task: run it locally instead."""
 
 
 class LocalPool(Protocol):
@@ -59,6 +67,12 @@ class DistributedExecutor:
     Giving up on a remote task (``run`` cancelled, ``stream`` closed early or cancelled, a
     timeout) marks it cancelled in the queue, whether or not a worker started it: a worker
     running it kills its CLI, and a worker taking it later skips it.
+
+    No stranded work: overflow goes to the queue only while some worker is alive (workers
+    announce themselves, see ``WorkQueue.announce``), and a queued task that no worker has
+    started is taken back as soon as no worker is alive (marked cancelled, then run on the
+    local pool, which queues it until a slot frees). A lone API replica thus never waits for a
+    worker that does not exist; with Redis down the local pool is used too.
     """
 
     def __init__(
@@ -89,6 +103,20 @@ class DistributedExecutor:
             idle_timeout=settings.task_timeout + settings.visibility_timeout + 5,
         )
 
+    async def workers_alive(self) -> bool:
+        """Whether some queue worker announced itself recently (False when Redis is away)."""
+        try:
+            return await self.queue.live_consumers() > 0
+        except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)
+            return False
+
+    async def _go_local(self) -> bool:
+        """Run on the local pool: it has a free slot, or no worker could take the task."""
+        if self.local_pool is None:
+            return False
+        return self.local_has_room() or not await self.workers_alive()
+
     def local_has_room(self) -> bool:
         """True when the local pool would start a task now instead of queueing it."""
         if self.local_pool is None:
@@ -98,25 +126,35 @@ class DistributedExecutor:
 
     async def run(self, task: TaskRequest) -> CompletionResult:
         """Run ``task`` locally or remotely; raises the task's domain error."""
-        if self.local_has_room():
+        if await self._go_local():
             assert self.local_pool is not None
             return await self.local_pool.run(task)
-        async with contextlib.aclosing(self._remote(task, streaming=False)) as items:
-            async for item in items:
-                if isinstance(item, CompletionResult):
-                    return item
+        try:
+            async with contextlib.aclosing(self._remote(task, streaming=False)) as items:
+                async for item in items:
+                    if isinstance(item, CompletionResult):
+                        return item
+        except _TakenBack:
+            assert self.local_pool is not None
+            return await self.local_pool.run(task)
         raise WorkerLostError("remote task ended without a result")  # pragma: no cover
 
     async def stream(self, task: TaskRequest) -> AsyncGenerator[str | CompletionResult, None]:
         """Text deltas then exactly one :class:`CompletionResult`, locally or remotely."""
-        if self.local_has_room():
+        if await self._go_local():
             assert self.local_pool is not None
             source = self.local_pool.stream(task)
         else:
             source = self._remote(task, streaming=True)
         try:
-            async for item in source:
-                yield item
+            try:
+                async for item in source:
+                    yield item
+            except _TakenBack:  # nothing was yielded: no worker ever started the task
+                assert self.local_pool is not None
+                source = self.local_pool.stream(task)
+                async for item in source:
+                    yield item
         finally:
             aclose = getattr(source, "aclose", None)  # closing early kills the CLI process
             if aclose is not None:
@@ -142,6 +180,7 @@ class DistributedExecutor:
         await self._enqueue(task, task_id)  # refused (busy): nothing to clean up
         cursor, started, sent_text, finished = "0", 0, False, False
         deadline = time.monotonic() + self.start_timeout
+        next_presence_check = time.monotonic() + PRESENCE_CHECK
         try:
             while True:
                 # A cancel that redis-py (or a timeout helper inside it) absorbed mid-read
@@ -149,6 +188,12 @@ class DistributedExecutor:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise asyncio.CancelledError
+                now = time.monotonic()
+                if not started and self.local_pool is not None and now >= next_presence_check:
+                    next_presence_check = now + PRESENCE_CHECK
+                    if not await self.workers_alive():
+                        log.info("no live queue worker: taking task %s back", task_id)
+                        raise _TakenBack  # the finally marks it cancelled
                 left = deadline - time.monotonic()
                 if left <= 0:
                     if not started:
@@ -176,7 +221,8 @@ class DistributedExecutor:
                             )
                     elif kind == "delta" and streaming:
                         sent_text = True
-                        yield str(event.get("text", ""))
+                        text, model = str(event.get("text", "")), event.get("model")
+                        yield TextDelta(text, model=str(model)) if model else text
                     elif kind == "result":
                         finished = True
                         yield CompletionResult.from_dict(event["result"])

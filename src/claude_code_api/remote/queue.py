@@ -89,6 +89,18 @@ class WorkQueue(Protocol):
         """Drop the task's event stream and marks (the owner has read the final event)."""
         ...
 
+    async def announce(self, consumer: str, ttl: float) -> None:
+        """``consumer`` is alive and consuming for the next ``ttl`` seconds (a heartbeat)."""
+        ...
+
+    async def withdraw(self, consumer: str) -> None:
+        """``consumer`` stopped consuming."""
+        ...
+
+    async def live_consumers(self) -> int:
+        """How many consumers announced themselves and have not expired or withdrawn."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -152,6 +164,7 @@ class MemoryWorkQueue:
         self._cancelled: set[str] = set()
         self._changed = asyncio.Condition()
         self._seq = 0
+        self._consumers: dict[str, float] = {}  # consumer -> expiry (clock time)
 
     async def put(self, payload: dict[str, Any], *, task_id: str | None = None) -> str:
         """Enqueue, or raise :class:`BusyError` when ``max_length`` tasks are outstanding."""
@@ -241,6 +254,19 @@ class MemoryWorkQueue:
         """Drop the task's events and cancel mark."""
         self._events.pop(task_id, None)
         self._cancelled.discard(task_id)
+
+    async def announce(self, consumer: str, ttl: float) -> None:
+        """Record a consumer heartbeat valid for ``ttl`` seconds."""
+        self._consumers[consumer] = self._clock() + ttl
+
+    async def withdraw(self, consumer: str) -> None:
+        """Forget a consumer."""
+        self._consumers.pop(consumer, None)
+
+    async def live_consumers(self) -> int:
+        """Consumers whose last heartbeat has not expired."""
+        now = self._clock()
+        return sum(1 for expiry in self._consumers.values() if expiry > now)
 
     async def close(self) -> None:
         """Nothing to release."""

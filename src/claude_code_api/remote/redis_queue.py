@@ -12,12 +12,16 @@ holds which entry (the pending-entries list), counts deliveries and lets another
 - ``touch``: ``XCLAIM … JUSTID`` by the holder resets the idle time without counting a delivery,
   so a slow task on a live worker is never handed out twice.
 - Events: ``XADD`` to a per-task stream with a TTL; the owning replica ``XREAD``\\ s it.
+- Consumers: a sorted set of worker names scored by the expiry of their last heartbeat, so an
+  API replica can tell that no worker is alive and keep overflow work local (a SIGKILLed
+  worker drops out when its heartbeat expires).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -209,6 +213,28 @@ class RedisWorkQueue:
         # both keys carry TTLs: if Redis is away now they go away by themselves
         with contextlib.suppress(RedisError, OSError):
             await self.client.delete(self.keys.task_events(task_id), self.keys.task_cancel(task_id))
+
+    async def announce(self, consumer: str, ttl: float) -> None:
+        """ZADD the consumer with its heartbeat's expiry (the set itself expires too)."""
+        key = self.keys.workers(self.stream)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {consumer: time.time() + ttl})
+            pipe.expire(key, max(1, int(ttl * 2)))
+            await pipe.execute()
+
+    async def withdraw(self, consumer: str) -> None:
+        """ZREM the consumer."""
+        await self.client.zrem(self.keys.workers(self.stream), consumer)
+
+    async def live_consumers(self) -> int:
+        """Consumers whose heartbeat has not expired (expired ones are pruned)."""
+        key = self.keys.workers(self.stream)
+        now = time.time()
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zcard(key)
+            _pruned, count = await pipe.execute()
+        return int(count)
 
     async def close(self) -> None:
         """Close the pool (if this queue created the client)."""

@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 
 from claude_code_api.cache.guard import reraise_if_cancelling
 from claude_code_api.config import Settings, get_settings
-from claude_code_api.domain import CompletionResult, TaskRequest
+from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import CLIOutputError, WorkerLostError
 from claude_code_api.remote.queue import Delivery, WorkQueue, error_event
 
@@ -78,7 +78,9 @@ class QueueWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Take and run tasks until ``stop`` is set (then call :meth:`drain`)."""
         self._beating = True
+        await self._announce()  # visible before the first take: owners see a live worker
         beats = asyncio.create_task(self._heartbeats())
+        presence = asyncio.create_task(self._presence())
         try:
             while await self._free_slot(stop):
                 delivery = None
@@ -97,9 +99,12 @@ class QueueWorker:
                 job.add_done_callback(functools.partial(self._done, delivery.id))
         finally:
             self._beating = False
-            beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beats
+            for loop_task in (beats, presence):
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop_task
+            with contextlib.suppress(RedisError, OSError):
+                await self.queue.withdraw(self.name)
 
     async def _free_slot(self, stop: asyncio.Event) -> bool:
         """Wait for a free slot (True) or for ``stop`` (False), whichever comes first."""
@@ -137,6 +142,22 @@ class QueueWorker:
             job.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         return len(pending)
+
+    #: Seconds between presence announcements; a worker unheard of for three is dead.
+    PRESENCE_INTERVAL = 1.0
+
+    async def _announce(self) -> None:
+        try:
+            await self.queue.announce(self.name, 3 * self.PRESENCE_INTERVAL)
+        except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)
+            log.warning("worker %s: presence announcement failed (%s)", self.name, exc)
+
+    async def _presence(self) -> None:
+        """Tell owners this worker is alive (they keep overflow work local when none is)."""
+        while self._beating:
+            await asyncio.sleep(self.PRESENCE_INTERVAL)
+            await self._announce()
 
     async def _heartbeats(self) -> None:
         while self._beating:
@@ -210,7 +231,10 @@ class QueueWorker:
                     if isinstance(item, CompletionResult):
                         final = item
                     else:
-                        await self.queue.publish(task_id, {"type": "delta", "text": item})
+                        event = {"type": "delta", "text": str(item)}
+                        if isinstance(item, TextDelta):  # the first one names the model
+                            event["model"] = item.model
+                        await self.queue.publish(task_id, event)
             finally:
                 aclose = getattr(items, "aclose", None)
                 if aclose is not None:
@@ -262,4 +286,7 @@ def main(concurrency: int | None = None) -> None:
     if not settings.redis_url:
         raise SystemExit("claude-code-api worker needs CCAPI_REDIS_URL (the shared queue).")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    from claude_code_api import log_redaction
+
+    log_redaction.install()
     asyncio.run(serve_worker(settings, concurrency=concurrency))

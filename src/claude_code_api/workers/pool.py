@@ -38,6 +38,7 @@ from claude_code_api.errors import (
     TaskTimeoutError,
     WorkerLostError,
 )
+from claude_code_api.workers import orphans
 from claude_code_api.workers.runner import CLIRunner, Runner, kill_group
 from claude_code_api.workers.warm import WarmRunner
 
@@ -126,6 +127,8 @@ class WorkerPool:
         """Start the worker coroutines and the health monitor (idempotent)."""
         if self._queue is not None:
             return
+        # What a worker that died (SIGKILL, OOM) left: its CLIs' children and task directories.
+        await asyncio.to_thread(orphans.sweep_stale, self.settings.workdir_root)
         self._queue = asyncio.Queue()
         self._workers = [
             asyncio.create_task(self._worker(), name=f"ccapi-worker-{i}")

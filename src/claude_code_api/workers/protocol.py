@@ -22,7 +22,7 @@ import logging
 import re
 from typing import Any
 
-from claude_code_api.domain import CompletionResult, Usage
+from claude_code_api.domain import CompletionResult, TextDelta, Usage
 from claude_code_api.errors import (
     CLIBudgetCapError,
     CLIOutputError,
@@ -32,7 +32,7 @@ from claude_code_api.errors import (
     UpstreamRateLimitError,
 )
 from claude_code_api.pricing import PriceTable
-from claude_code_api.routing.tokens import estimate_tokens
+from claude_code_api.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ class StreamParser:
         self._message_text: list[str] = []
         self._message_usage = Usage()
         self._message_model = ""
+        self._init_model = ""  # from the ``system``/``init`` event
+        self._announced = False  # the first text delta (a TextDelta) was returned
 
     @property
     def streamed_text(self) -> str:
@@ -158,6 +160,8 @@ class StreamParser:
         kind = event.get("type")
         if kind == "result":
             self.result_event = event
+        elif kind == "system" and event.get("subtype") == "init":
+            self._init_model = str(event.get("model") or "")
         elif kind == "stream_event" and isinstance(event.get("event"), dict):
             return self._stream_event(event["event"])
         return []
@@ -174,6 +178,10 @@ class StreamParser:
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                 self._text.append(delta["text"])
                 self._message_text.append(delta["text"])
+                if not self._announced:
+                    self._announced = True
+                    model = self._message_model or self._init_model or self.model
+                    return [TextDelta(delta["text"], model=model)]
                 return [delta["text"]]
             if delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
                 self._thinking.append(delta["thinking"])  # counted, never shown to the caller

@@ -38,6 +38,7 @@ from claude_code_api.errors import (
     TaskTimeoutError,
 )
 from claude_code_api.pricing import PriceTable, resolve_model
+from claude_code_api.workers import orphans
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,39 @@ def build_env(
     else:
         env.pop("MAX_THINKING_TOKENS", None)  # the CLI's default, not the server's environment
     env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    env.update(retry_bounds(settings, task, env))
     return env
+
+
+def retry_bounds(settings: Settings, task: TaskRequest, env: Mapping[str, str]) -> dict[str, str]:
+    """``CLAUDE_CODE_MAX_RETRIES`` and ``API_TIMEOUT_MS`` that end the CLI's retries in time.
+
+    The CLI retries 429/529/5xx up to 10 times with exponential backoff (0.5 s doubling, up to
+    ~60 s in all), far past a 30 s task timeout, so an overloaded upstream used to end in a
+    504 that the SDKs retried again. Here the retries are at most ``settings.cli_max_retries``
+    (a lower value in the environment wins) and each upstream request may take at most its
+    share of the task timeout, so the CLI reports the upstream error (a 503) before the task
+    times out.
+    """
+    timeout = task.timeout or settings.task_timeout
+    retries = settings.cli_max_retries
+    configured = env.get("CLAUDE_CODE_MAX_RETRIES", "")
+    if configured.isdigit():
+        retries = min(retries, int(configured))
+    backoff = sum(0.5 * 2**attempt * 1.25 for attempt in range(retries))  # with jitter
+    share = max(1.0, (timeout * 0.9 - backoff) / (retries + 1))
+    return {"CLAUDE_CODE_MAX_RETRIES": str(retries), "API_TIMEOUT_MS": str(int(share * 1000))}
 
 
 def model_id(settings: Settings, model: str) -> str:
     """The ``--model`` value: :func:`~claude_code_api.pricing.resolve_model` with the
     ``CCAPI_TIER_MODELS`` pins."""
     return resolve_model(model, settings.tier_models)
+
+
+def system_prompt_of(settings: Settings, task: TaskRequest) -> str:
+    """A chat-mode task's system prompt: its own, else ``CCAPI_DEFAULT_SYSTEM_PROMPT``."""
+    return task.system_prompt if task.system_prompt is not None else settings.default_system_prompt
 
 
 def cli_command(settings: Settings) -> list[str]:
@@ -152,9 +179,7 @@ def build_argv(
         if task.max_budget_usd is not None:
             argv += ["--max-budget-usd", f"{task.max_budget_usd:.6f}"]
         return argv
-    system = (
-        task.system_prompt if task.system_prompt is not None else (settings.default_system_prompt)
-    )
+    system = system_prompt_of(settings, task)
     if system_prompt_file is not None:
         argv += ["--tools", "", "--system-prompt-file", str(system_prompt_file)]
     else:
@@ -235,13 +260,9 @@ class CLIRunner:
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
+        orphans.mark_owner(workdir)
         system_file = Path(workdir) / "system-prompt.txt"
-        system_file.write_text(
-            task.system_prompt
-            if task.system_prompt is not None
-            else self.settings.default_system_prompt,
-            encoding="utf-8",
-        )
+        system_file.write_text(system_prompt_of(self.settings, task), encoding="utf-8")
         argv = build_argv(self.settings, task, system_prompt_file=system_file)
         proc: asyncio.subprocess.Process | None = None
         stdin_task: asyncio.Task[None] | None = None
@@ -256,10 +277,12 @@ class CLIRunner:
                     cwd=workdir,
                     env=env,
                     start_new_session=True,
+                    preexec_fn=orphans.die_with_parent,  # one C call in the child: see orphans
                     limit=limit,
                 )
             except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
                 raise CLINotFoundError(f"Cannot start the Claude CLI: {exc.strerror}") from exc
+            orphans.mark_group(workdir, proc.pid)
             if on_spawn is not None:
                 on_spawn(proc)
             stdin_task = asyncio.create_task(_feed_stdin(proc, stdin_payload(task)))

@@ -11,6 +11,10 @@ The answer is deterministic and proves the prompt arrived byte for byte::
 
     [claude-sim claude-sonnet-4-5] bytes=12 sha256=<hex of stdin>. You said: <first words> ...
 
+When the system prompt carries the service's ``response_format`` instruction the answer is
+JSON instead: ``{"reply": "<that text>"}`` for ``json_object``, an instance of the schema for
+``json_schema`` (see :mod:`claude_code_api.workers.sim_json`).
+
 Tokens: input = (prompt + system prompt characters) // 4 (at least 1); output = the words of
 the answer. ``total_cost_usd`` uses the seed prices; ``modelUsage`` is keyed by the full model
 id. ``CLAUDE_CODE_MAX_OUTPUT_TOKENS=N`` truncates the answer to N words and, like the real CLI,
@@ -54,6 +58,8 @@ tokens of a message count every earlier prompt and answer; ``total_cost_usd`` is
 the process's life (``usage`` is per message). ``/clear`` empties the conversation (a
 ``result`` with text ``""`` and ``num_turns: 0``, no model call); another message starting with
 ``/`` is answered "Unknown command" without a model call. Knob markers apply per message.
+Control requests (``{"type":"control_request",...}``): ``initialize``, ``set_model`` and
+``apply_flag_settings`` (its ``env``) are answered with a ``control_response`` as by the real CLI.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ import uuid
 from typing import Any
 
 from claude_code_api.pricing import DEFAULT_RATES, tier_of
+from claude_code_api.workers.sim_json import json_answer, requested_format
 
 VERSION = "2.1.0 (Claude Code simulated)"
 #: The full ids the simulated CLI answers with for each tier alias, as the real CLI resolves an
@@ -247,6 +254,8 @@ def run(
         text = "env: " + " ".join(sorted(environ))
     else:
         text = answer_text(prompt_bytes, model)
+        if (wanted := requested_format(args.system_prompt)) is not None:
+            text = json_answer(*wanted, reply=text)  # response_format: see sim_json
     words = text.split(" ")
     limit_env = environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "")
     limit = int(limit_env) if limit_env.isdigit() and int(limit_env) > 0 else None
@@ -415,6 +424,9 @@ def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
         except ValueError:
             sys.stderr.write("Error: invalid JSON on stdin\n")
             return 1
+        if isinstance(event, dict) and event.get("type") == "control_request":
+            _control(args, environ, event, state)
+            continue
         if not isinstance(event, dict) or event.get("type") != "user":
             continue
         prompt = _content_text(event.get("message"))
@@ -428,6 +440,34 @@ def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
         if "exit" in active or "no_result" in active:  # a crash ends the process; an error
             return status  # result does not (the real CLI then waits for more input)
     return 0
+
+
+def _control(
+    args: argparse.Namespace,
+    environ: dict[str, str],
+    event: dict[str, Any],
+    state: dict[str, float],
+) -> None:
+    """The control requests the service sends (``initialize``, ``mcp_status``, ``set_model``,
+    ``apply_flag_settings`` with ``env``), answered like the real CLI 2.1.197 (``initialize``'s
+    ``systemPrompt`` replaces the system prompt); others fail."""
+    request = event.get("request") or {}
+    kind = request.get("subtype")
+    response: dict[str, Any] = {"subtype": "success", "request_id": event.get("request_id")}
+    if kind == "set_model":
+        args.model = str(request.get("model") or args.model)
+        state["history"] += 120  # like the real CLI: a "/model" message joins the conversation
+    elif kind == "apply_flag_settings":
+        for name, value in ((request.get("settings") or {}).get("env") or {}).items():
+            environ[str(name)] = str(value)
+    elif kind == "mcp_status":
+        response["response"] = {"mcpServers": []}
+    elif kind == "initialize":
+        if request.get("systemPrompt") is not None:  # replaces --system-prompt(-file)
+            args.system_prompt = str(request["systemPrompt"])
+    else:
+        response = dict(response, subtype="error", error=f"unsupported: {kind}")
+    _Out(args.output_format, "").event({"type": "control_response", "response": response})
 
 
 def _command(args: argparse.Namespace, prompt: str, state: dict[str, float]) -> None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from claude_code_api.api.common import ERRORS
 from claude_code_api.api.deps import AdminDep, ServicesDep
 from claude_code_api.api.schemas import BudgetRequest, KeyCreated, KeyCreateRequest, KeyInfo
+from claude_code_api.validation import check_identifier
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=ERRORS)
 
@@ -43,12 +44,15 @@ async def list_keys(
     _: AdminDep, services: ServicesDep, project_id: str | None = Query(None, max_length=128)
 ) -> list[dict[str, Any]]:
     """List keys, optionally of one project."""
+    if project_id is not None:
+        check_identifier(project_id, field="project_id")
     return [key_dict(k) for k in await services.keys.list(project_id)]
 
 
 @router.delete("/keys/{key_id}", response_model=KeyInfo)
 async def revoke_key(key_id: str, _: AdminDep, services: ServicesDep) -> dict[str, Any]:
     """Revoke a key; it is refused from then on."""
+    check_identifier(key_id, field="key_id")
     return key_dict(await services.keys.revoke(key_id))
 
 
@@ -57,6 +61,7 @@ async def set_budget(
     project_id: str, body: BudgetRequest, _: AdminDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Set a project's monthly token limit (null: unlimited)."""
+    check_identifier(project_id, field="project_id")
     await services.budgets.set_budget(project_id, body.monthly_limit)
     return {
         "project_id": project_id,

@@ -16,10 +16,12 @@ from claude_code_api.api.deps import (
     extra_headers,
     request_id,
 )
+from claude_code_api.api.errors import openai_body
 from claude_code_api.api.schemas import BatchItem, BatchRequest, BatchResponse
 from claude_code_api.api.streaming import cancel_on_disconnect
 from claude_code_api.application.completions import CompletionService
 from claude_code_api.auth.principal import Principal
+from claude_code_api.domain import CallOptions
 from claude_code_api.errors import CCAPIError, InvalidRequestError
 
 router = APIRouter(tags=["batch"])
@@ -31,21 +33,14 @@ async def _run_item(
 ) -> dict[str, Any]:  # fmt: skip
     try:
         try:
-            messages = item.to_messages()
+            messages = [m.to_message() for m in item.to_messages()]
         except ValueError as exc:
             raise InvalidRequestError(str(exc), param=f"requests.{i}") from exc
-        call = await service.prepare(
-            request_id=f"{rid}_{i}",
-            project_id=project_id,
-            key_id=principal.key_id,
-            model=item.model,
-            messages=messages,
-            max_tokens=item.max_tokens,
-            max_tier=principal.max_tier,
-        )
+        options = CallOptions(model=item.model, project_id=project_id, max_tokens=item.max_tokens)
+        call = await service.prepare(principal, messages, options, request_id=f"{rid}_{i}")
         result = await service.complete(call)
     except CCAPIError as exc:
-        return {"index": i, "ok": False, "response": None, "error": exc.to_openai()["error"]}
+        return {"index": i, "ok": False, "response": None, "error": openai_body(exc)["error"]}
     return {"index": i, "ok": True, "response": completion_body(call, result), "error": None}
 
 

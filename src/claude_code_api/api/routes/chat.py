@@ -14,13 +14,12 @@ from claude_code_api.api.common import (
     answer,
     call_headers,
     completion_body,
-    prepare_call,
-    shape_result,
     start_stream,
 )
 from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
 from claude_code_api.api.schemas import ChatCompletion, ChatCompletionRequest
 from claude_code_api.api.streaming import openai_sse
+from claude_code_api.application.output_format import shape_result
 
 router = APIRouter(tags=["chat"])
 
@@ -44,7 +43,10 @@ async def chat_completions(
     service: CompletionsDep,
 ) -> Response:
     """Create a chat completion (OpenAI-compatible; `model: auto` routes by task)."""
-    call = await prepare_call(service, principal, body, request_id(request))
+    options = body.call_options()
+    call = await service.prepare(
+        principal, body.messages_domain(), options, request_id=request_id(request)
+    )
     headers = {**extra_headers(request)}
     if body.stream:
         items, first = await start_stream(request, service, call)
@@ -58,14 +60,14 @@ async def chat_completions(
                 created=int(time.time()),
                 model=call.model,
                 include_usage=include_usage,
-                stops=body.stop_sequences(),
+                stops=list(options.stop),
             ),
             media_type="text/event-stream",
             headers={**headers, **SSE_HEADERS},
         )
     result = await answer(request, service, call)
     headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
-    result = shape_result(result, body)
+    result = shape_result(result, options)
     return Response(
         json.dumps(completion_body(call, result), separators=(",", ":")),
         media_type="application/json",

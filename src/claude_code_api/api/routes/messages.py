@@ -17,20 +17,16 @@ from claude_code_api.api.anthropic import (
     MessagesRequest,
     anthropic_sse,
     message_body,
-    to_chat_request,
+    to_domain,
 )
 from claude_code_api.api.common import (
     ERRORS,
     SSE_HEADERS,
     answer,
     call_headers,
-    prepare_call,
     start_stream,
 )
 from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
-from claude_code_api.application.conversation import IMAGE_TOKENS, build_conversation
-from claude_code_api.pricing import CONTEXT_WINDOWS
-from claude_code_api.routing import estimate_tokens
 
 router = APIRouter(tags=["anthropic"])
 
@@ -50,10 +46,10 @@ async def messages(
     body: MessagesRequest, request: Request, principal: PrincipalDep, service: CompletionsDep
 ) -> Response:
     """Create a message (Anthropic-compatible; `model: auto` routes by task)."""
-    chat = to_chat_request(body)
-    call = await prepare_call(service, principal, chat, request_id(request))
+    messages, options = to_domain(body)
+    call = await service.prepare(principal, messages, options, request_id=request_id(request))
     message_id = "msg_" + call.request_id.removeprefix("req_")
-    stops = chat.stop_sequences()
+    stops = list(options.stop)
     headers = {**extra_headers(request)}
     if body.stream:
         items, first = await start_stream(request, service, call)
@@ -73,16 +69,10 @@ async def messages(
 
 
 @router.post("/v1/messages/count_tokens", responses=ERRORS)
-async def count_tokens(body: CountTokensRequest, principal: PrincipalDep) -> dict[str, int]:
+async def count_tokens(
+    body: CountTokensRequest, principal: PrincipalDep, service: CompletionsDep
+) -> dict[str, int]:
     """Estimate a Messages request's input tokens with the service's one estimator (the
     same estimate budgets reserve; images count 1,600 tokens each). Nothing runs."""
-    chat = to_chat_request(body)
-    conversation = build_conversation(
-        chat.messages,
-        context_window=max(CONTEXT_WINDOWS.values()),
-        reserve_output=0,
-        estimate=estimate_tokens,
-    )
-    system = conversation.system_prompt
-    tokens = estimate_tokens(conversation.prompt) + (estimate_tokens(system) if system else 0)
-    return {"input_tokens": tokens + IMAGE_TOKENS * len(conversation.images)}
+    messages, _options = to_domain(body)
+    return {"input_tokens": service.count_tokens(messages)}

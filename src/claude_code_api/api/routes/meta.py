@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from claude_code_api.api.common import ERRORS
 from claude_code_api.api.deps import PrincipalDep, ServicesDep, extra_headers
 from claude_code_api.api.schemas import ModelCard, ModelList, RouteRequest, RouteResponse
-from claude_code_api.application.completions import tier_for_model
-from claude_code_api.pricing import TIERS
+from claude_code_api.pricing import TIERS, tier_for_model
 
 router = APIRouter()
 _CREATED = 1_735_689_600  # 2025-01-01: the models list needs a stable timestamp

@@ -12,6 +12,7 @@ from claude_code_api.api.common import ERRORS
 from claude_code_api.api.deps import PrincipalDep, ServicesDep, extra_headers
 from claude_code_api.api.schemas import UsageResponse
 from claude_code_api.application.services import Services
+from claude_code_api.validation import check_identifier
 
 router = APIRouter(tags=["usage"])
 
@@ -46,6 +47,8 @@ async def get_usage(
     until: datetime | None = Query(None, description="Explicit range end (ISO 8601)"),
 ) -> JSONResponse:
     """Usage totals of a project, by model."""
+    if project_id is not None:
+        check_identifier(project_id, field="project_id")
     project = principal.project_for(project_id)
     payload = await usage_payload(services, project, period, since, until)
     return JSONResponse(payload, headers=extra_headers(request))
@@ -68,6 +71,8 @@ async def export_usage(
     """Stream the raw usage log of a project as CSV or JSON."""
     from claude_code_api.storage import export_usage as export
 
+    if project_id is not None:
+        check_identifier(project_id, field="project_id")
     project = principal.project_for(project_id)
     media = "text/csv" if format == "csv" else "application/json"
     return StreamingResponse(

@@ -2,7 +2,7 @@
 
 Protocol (JSON text frames)::
 
-    → {"type": "auth", "api_key": "ccapi_..."}            (unless an Authorization header was sent)
+    → {"type": "auth", "api_key": "ccapi_..."}            (unless sent as a header, as on HTTP)
     → {"type": "chat", "model": "sonnet", "messages": [...], "max_tokens": 500,
        "session_id": "optional: the server keeps the history under this id"}
     ← {"type": "token", "content": "Hello"}
@@ -17,36 +17,31 @@ sends the new user message.
 
 from __future__ import annotations
 
+import json
 from contextlib import aclosing
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from claude_code_api.api.common import prepare_call, shape_result
-from claude_code_api.api.errors import validation_error
+from claude_code_api.api.errors import openai_body, validation_error
 from claude_code_api.api.middleware import new_request_id
 from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage, usage_payload
 from claude_code_api.application.completions import CompletionService
-from claude_code_api.application.output_format import StopScanner
+from claude_code_api.application.output_format import StopScanner, shape_result
 from claude_code_api.application.services import Services
-from claude_code_api.auth.keys import resolve_key
-from claude_code_api.auth.principal import Principal
+from claude_code_api.auth import Principal, secret_from_frame, secret_from_headers
 from claude_code_api.domain import CompletionResult
-from claude_code_api.errors import AuthenticationError, CCAPIError, InvalidRequestError
+from claude_code_api.errors import CCAPIError, InvalidRequestError
+from claude_code_api.validation import check_identifier
 
 router = APIRouter(tags=["streaming"])
 
 
 async def _authenticate(ws: WebSocket, services: Services) -> Principal:
-    header = ws.headers.get("authorization", "")
-    secret = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    if not secret:
-        first = await ws.receive_json()
-        if not isinstance(first, dict) or first.get("type") != "auth":
-            raise AuthenticationError("Send {'type': 'auth', 'api_key': ...} first.")
-        secret = str(first.get("api_key", ""))
-    return await resolve_key(services.keys, services.settings, secret)
+    """The same credentials as HTTP (bearer or ``x-api-key`` header), or an ``auth`` frame."""
+    secret = secret_from_headers(ws.headers) or secret_from_frame(await _receive_json(ws))
+    return await services.auth.resolve(secret)
 
 
 async def _answer(
@@ -54,27 +49,27 @@ async def _answer(
     message: dict[str, Any],
 ) -> None:  # fmt: skip
     session_id = message.pop("session_id", None)
+    if session_id is not None:
+        session_id = check_identifier(session_id, field="session_id")
     message.pop("type", None)
     try:
         body = ChatCompletionRequest.model_validate({**message, "stream": True})
     except ValidationError as exc:
         raise validation_error(exc) from exc
-    await services.limiter.hit(principal.key_id, principal.rate_limit or 10**9)
-    project_id = principal.project_for(body.project_id)
+    await services.auth.admit(principal)  # each chat message is one request, as on HTTP
+    options = body.call_options()
+    project_id = principal.project_for(options.project_id)
     history: list[dict[str, Any]] = []
     if session_id:
-        stored = await services.sessions.get(f"{project_id}:{session_id}") or {}
+        stored = await services.sessions.get(session_id, scope=project_id) or {}
         history = list(stored.get("messages", []))
     rid = new_request_id()
-    call = await prepare_call(
-        service,
-        principal,
-        body,
-        rid,
-        history=[ChatMessage.model_validate(m) for m in history],
+    messages = [ChatMessage.model_validate(m).to_message() for m in history]
+    call = await service.prepare(
+        principal, [*messages, *body.messages_domain()], options, request_id=rid
     )
-    # stop and response_format behave as on /v1/chat/completions (see api/output_format).
-    scanner = StopScanner(body.stop_sequences())
+    # stop and response_format behave as on /v1/chat/completions (see application/output_format).
+    scanner = StopScanner(options.stop)
     final: CompletionResult | None = None
     async with aclosing(service.stream(call)) as items:
         async for item in items:
@@ -85,11 +80,11 @@ async def _answer(
     assert final is not None
     if rest := scanner.finish():
         await ws.send_json({"type": "token", "content": rest})
-    final = shape_result(final, body)
+    final = shape_result(final, options)
     if session_id:
         history += [m.model_dump() for m in body.messages]
         history.append({"role": "assistant", "content": final.text})
-        await services.sessions.store(f"{project_id}:{session_id}", {"messages": history})
+        await services.sessions.store(session_id, {"messages": history}, scope=project_id)
     await ws.send_json(
         {
             "type": "done",
@@ -102,6 +97,24 @@ async def _answer(
     )
 
 
+async def _receive_json(ws: WebSocket) -> Any:
+    """The next frame parsed as JSON; ``ValueError`` for a binary or non-JSON frame.
+
+    (Starlette's ``receive_json`` raises ``KeyError`` on a binary frame, an abnormal close.)
+    """
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        raise ValueError("binary frame")
+    return json.loads(text)
+
+
+def _error(exc: CCAPIError) -> dict[str, Any]:
+    return {"type": "error", **openai_body(exc)}
+
+
 @router.websocket("/v1/stream")
 async def stream(ws: WebSocket) -> None:
     """Stream chat completions token by token."""
@@ -112,22 +125,22 @@ async def stream(ws: WebSocket) -> None:
         try:
             principal = await _authenticate(ws, services)
         except CCAPIError as exc:
-            await ws.send_json({"type": "error", **exc.to_openai()})
+            await ws.send_json(_error(exc))
             await ws.close(code=4401)
             return
         while True:
-            message = await ws.receive_json()
+            message = await _receive_json(ws)
             if not isinstance(message, dict) or message.get("type") != "chat":
                 err = InvalidRequestError("Expected a message with type 'chat'.", param="type")
-                await ws.send_json({"type": "error", **err.to_openai()})
+                await ws.send_json(_error(err))
                 continue
             try:
                 await _answer(ws, services, service, principal, message)
             except CCAPIError as exc:
-                await ws.send_json({"type": "error", **exc.to_openai()})
+                await ws.send_json(_error(exc))
     except WebSocketDisconnect:
         return
-    except ValueError:  # a frame that is not JSON
-        err = InvalidRequestError("Frames must be JSON text.")
-        await ws.send_json({"type": "error", **err.to_openai()})
+    except ValueError:  # a binary frame, or a text frame that is not JSON
+        err = InvalidRequestError("Frames must be JSON text frames.")
+        await ws.send_json(_error(err))
         await ws.close(code=1003)
