@@ -311,7 +311,8 @@ class _Handler(BaseHTTPRequestHandler):
             "input_tokens": reply.input_tokens
             if reply.input_tokens is not None
             else _input_tokens(body),
-            "output_tokens": len(tokens) + len(word_tokens(reply.thinking)),
+            "output_tokens": len(tokens)
+            + (len(word_tokens(reply.thinking)) if reply.thinking else 0),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": reply.cache_read_tokens,
         }
