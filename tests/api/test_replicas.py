@@ -18,12 +18,13 @@ from tests.conftest import REDIS_URL
 
 def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cli = Path(sys.executable).parent / "claude-code-api"
-    return subprocess.Popen(
-        [str(cli), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [str(cli), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
