@@ -286,7 +286,11 @@ class WarmRunner:
         if not self._closed and warm_eligible(task):
             key = WarmKey.of(self.settings, task)
             self._note_demand(key)
-            self._template = replace(task, prompt="", timeout=None, images=[])
+            # Spares take the last task's model and max_tokens, never its thinking settings
+            # (fixed at spawn): a spare serves only keys with the chat default, no thinking.
+            self._template = replace(
+                task, prompt="", timeout=None, images=[], thinking_budget=0, effort=None
+            )
             self._ensure_reaper()
             try:
                 worker, reused = await self._acquire(key, task)
@@ -347,6 +351,12 @@ class WarmRunner:
         """
         self._evict_expired()
         want_model = model_id(self.settings, task.model)
+        # Thinking settings are fixed at spawn (env and argv): only a key with the spares'
+        # settings may take one.
+        spare_fits = (key.thinking_budget, key.effort) == (
+            self._template.thinking_budget,
+            self._template.effort,
+        )
         cold_wait = False
         try:
             while True:
@@ -362,6 +372,7 @@ class WarmRunner:
                     continue
                 if (
                     worker is None
+                    and spare_fits
                     and (worker := self._take_spare()) is not None
                     and not await self._bind(worker, key, timeout=CLEAR_TIMEOUT)
                 ):
@@ -379,7 +390,7 @@ class WarmRunner:
                     continue
                 if not near_cap and await self._wait_for_busy(key, demand):
                     continue
-                if self._spares_starting:  # sooner than starting another one
+                if spare_fits and self._spares_starting:  # sooner than starting another one
                     cold_wait = True
                     await asyncio.shield(self._spares_starting.pop(0))
                 else:
