@@ -42,6 +42,10 @@ async def test_sigkilled_worker_leaves_no_cli_no_child_and_no_task_dir(
         CCAPI_DEMO="true",
         CCAPI_WORKDIR_ROOT=str(work),
         CCAPI_TASK_TIMEOUT="600",  # the hung CLI would live this long without the fix
+        # Cold task processes (ccapi-task-*): warm ones get the same parent-death signal
+        # (workers.warm spawns with orphans.die_with_parent) but keep spares around, which
+        # would blur the "nothing left behind" assertion below.
+        CCAPI_WARM_WORKERS="false",
         CLAUDE_CODE_SIM_PIDFILE=str(pidfile),
     )
     doomed = WorkerProcess(env, tmp_path / "a.log")
