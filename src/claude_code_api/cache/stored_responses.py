@@ -5,10 +5,10 @@ answer (what ``previous_response_id`` continues), and the project it belongs to.
 cache backend (memory, or Redis when configured, so every replica sees it) in its own family,
 scoped by the project: a lookup names the project, so another project's id is simply unknown.
 
-The scope is the project id percent-encoded (``a:b`` becomes ``a%3Ab``): the Redis value key is
-``P:kv:stored_response:<g>:<scope>:<g>:<id>``, and an encoded scope has no ``:``, so no two
-(project, id) pairs can meet in one key whatever separators a project id contains. Ids are
-checked against their shape before any lookup.
+The scope is the project id percent-encoded (``a:b`` becomes ``a%3Ab``), so it holds no
+separator of the backend's key layout and no two (project, id) pairs can meet in one key
+whatever separators a project id contains. Ids are checked against their shape (``resp_`` and
+32 hex digits) before any lookup.
 """
 
 from __future__ import annotations
