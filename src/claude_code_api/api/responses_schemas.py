@@ -9,7 +9,7 @@ images, files, item references) are refused with a 400 whose ``param`` names the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -84,7 +84,7 @@ def _content_text(role: str, content: Any, where: str) -> str:
     for j, part in enumerate(content):
         at = f"{where}.content[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in allowed:
+        if not isinstance(kind, str) or kind not in allowed:
             raise _bad(
                 f"Unsupported content part type {str(kind)[:40]!r} at '{at}.type' for role "
                 f"'{role}'; supported: {', '.join(sorted(allowed))}.",
@@ -114,12 +114,12 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
                 f"{where}.type",
             )
         role = item.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise _bad(
                 f"'{where}.role' must be one of user, assistant, system, developer.",
                 f"{where}.role",
             )
-        role_name: Role = role
+        role_name = cast(Role, role)
         messages.append(Message.of(role_name, _content_text(role_name, item.get("content"), where)))
     return messages
 
