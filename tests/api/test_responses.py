@@ -215,3 +215,24 @@ def test_usage_rows_for_every_turn(live_server: ServerThread, key: str) -> None:
     usage = run(rows)
     assert usage["requests"] == 2
     assert usage["total_tokens"] > 0
+
+
+def test_instructions_are_not_carried_over_but_input_system_items_are(
+    live_server: ServerThread, key: str
+) -> None:
+    client = _client(live_server, key)
+    long = "Answer in the voice of a pirate. " * 120  # ~1,000 tokens of system prompt
+
+    def second_turn_input(**first: Any) -> int:
+        one = client.responses.create(model="haiku", **first)
+        two = client.responses.create(model="haiku", input="more", previous_response_id=one.id)
+        assert two.usage is not None
+        return two.usage.input_tokens
+
+    plain = second_turn_input(input="hi")
+    with_instructions = second_turn_input(input="hi", instructions=long)
+    with_system_item = second_turn_input(
+        input=[{"role": "system", "content": long}, {"role": "user", "content": "hi"}]
+    )
+    assert with_instructions == plain
+    assert with_system_item > plain + 500

@@ -172,7 +172,7 @@ class Turn:
             record = {
                 "response": obj,
                 "input": message_items(self.new_input),
-                "conversation": message_items([m for m in turns if m.role != "system"]),
+                "conversation": message_items(turns),  # without `instructions`
             }
             await self.store.put(self.call.project_id, self.id, record)
         return obj
