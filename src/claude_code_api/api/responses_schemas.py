@@ -9,9 +9,9 @@ images, files, item references) are refused with a 400 whose ``param`` names the
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from claude_code_api.domain import CallOptions, Message, Role
 from claude_code_api.errors import InvalidRequestError
@@ -20,6 +20,34 @@ _ROLES: frozenset[str] = frozenset({"user", "assistant", "system", "developer"})
 #: Content part types accepted per role (OpenAI: input parts for the caller, output for the model).
 _PART_TYPES = {"assistant": frozenset({"output_text", "input_text"})}
 _INPUT_PARTS = frozenset({"input_text"})
+
+
+_PART_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["input_text", "output_text"]},
+        "text": {"type": "string"},
+    },
+    "required": ["type", "text"],
+    "additionalProperties": False,
+}
+#: The documented shape of ``input``. Items are validated by :func:`input_messages` (so a bad
+#: item is a 400 naming it); the schema is explicit so that OpenAPI shows what is supported
+#: rather than "any object" (which also sends schema-driven fuzzers into recursion).
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": ["string", "array"],
+    "items": {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": ["message"]},
+            "role": {"type": "string", "enum": sorted(_ROLES)},
+            "content": {"type": ["string", "array"], "items": _PART_SCHEMA},
+        },
+        "required": ["role", "content"],
+        "additionalProperties": False,
+    },
+    "description": "Text, or message items {role, content} (input_text/output_text parts).",
+}
 
 
 class ResponseCreateRequest(BaseModel):
@@ -35,9 +63,7 @@ class ResponseCreateRequest(BaseModel):
     )
 
     model: str = Field("auto", description="auto | haiku | sonnet | opus | a full Claude model id")
-    input: str | list[dict[str, Any]] = Field(
-        ..., description="Text, or message items {role, content} (input_text/output_text parts)."
-    )
+    input: Annotated[str | list[dict[str, Any]], WithJsonSchema(INPUT_SCHEMA)]
     instructions: str | None = Field(
         None, description="A system message for this response only (not carried over)."
     )
