@@ -236,3 +236,28 @@ def test_instructions_are_not_carried_over_but_input_system_items_are(
     )
     assert with_instructions == plain
     assert with_system_item > plain + 500
+
+
+def test_max_output_tokens_gives_an_incomplete_response(
+    live_server: ServerThread, key: str
+) -> None:
+    client = _client(live_server, key)
+    response = client.responses.create(
+        model="haiku", input="Tell me a long story please", max_output_tokens=3
+    )
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.max_output_tokens == 3
+
+
+def test_a_failure_mid_stream_is_an_error_event(live_server: ServerThread, key: str) -> None:
+    client = _client(live_server, key)
+    seen: list[str] = []
+    with pytest.raises(openai.APIError):
+        for event in client.responses.create(
+            model="haiku", input="Break [[sim:no_result]]", stream=True
+        ):
+            seen.append(event.type)
+    assert "response.output_text.delta" in seen
+    assert "response.completed" not in seen
