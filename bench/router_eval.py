@@ -37,13 +37,16 @@ from typing import Any
 from claude_code_api.pricing import TIERS, PriceTable
 from claude_code_api.routing import Router, estimate_tokens, load_rules
 
+sys.path.insert(0, str(Path(__file__).parent))
+import outcome_eval
+
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_DATA = DATA_DIR / "router_eval.jsonl"
 HOLDOUT_DATA = DATA_DIR / "router_holdout.jsonl"
 TEST_DATA = DATA_DIR / "router_test.jsonl"
 BLIND_DATA = DATA_DIR / "router_blind.jsonl"
 DATA_SETS = (DEFAULT_DATA, HOLDOUT_DATA, TEST_DATA, BLIND_DATA)
-DEFAULT_PROFILES = ("default", "cost_aware")
+DEFAULT_PROFILES = ("learned", "seed", "cost_aware")
 #: The issue's cost target: routed cost at least this much below all-sonnet.
 TARGET_SAVINGS_PCT = 60.0
 DEFAULT_SEEDS = DATA_DIR / "router_eval_seeds.json"
@@ -330,6 +333,14 @@ def _summary_line(report: dict[str, Any]) -> str:
     )
 
 
+def _router(name: str, prices: PriceTable, strong_share: float | None) -> Router:
+    if name == "learned":
+        if strong_share is None:
+            return Router(prices=prices)
+        return Router(prices=prices, strong_share=strong_share)
+    return Router(load_rules(name), prices)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation, print a summary and write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -343,6 +354,12 @@ def main(argv: list[str] | None = None) -> int:
         help='per-1K-token prices as CCAPI_PRICING takes them, e.g. \'{"haiku": {"input": 0.001, '
         '"output": 0.005}}\' (default: the PriceTable defaults)',
     )
+    parser.add_argument(
+        "--strong-share",
+        type=float,
+        default=None,
+        help="the learned router's operating point (default: CCAPI_ROUTER_STRONG_SHARE's default)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--show-misroutes", action="store_true")
     args = parser.parse_args(argv)
@@ -351,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     prices = PriceTable(args.pricing)
     workloads = {path: load_workload(path, args.seeds) for path in data_paths}
     runs: list[dict[str, Any]] = []
-    for rules in rule_names:
-        router = Router(load_rules(rules), prices)
+    routers = {name: _router(name, prices, args.strong_share) for name in rule_names}
+    for rules, router in routers.items():
         for path, items in workloads.items():
             report = {"rules": rules, "data": path.name, **evaluate(items, router, prices)}
             if not runs:
@@ -383,7 +400,13 @@ def main(argv: list[str] | None = None) -> int:
                 else "items cannot reach it"
             )
         )
-    result = {"pricing": args.pricing or "default", "runs": runs, "feasibility": feasible}
+    outcomes = outcome_eval.run(routers, prices)
+    result = {
+        "pricing": args.pricing or "default",
+        "outcomes": outcomes,
+        "runs": runs,
+        "feasibility": feasible,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -42,7 +42,7 @@ def serve(
 
     from claude_code_api.config import Settings
     from claude_code_api.demo import demo_banner, demo_key, key_hint, local_url, secret_path
-    from claude_code_api.routing import RulesFileError, load_rules
+    from claude_code_api.routing import Router, RulesFileError
 
     if demo:
         os.environ["CCAPI_DEMO"] = "true"
@@ -50,7 +50,7 @@ def serve(
         # Checked here too (the app checks again at startup) so that a bad setting or rules
         # file stops the command with one clear line instead of a server traceback.
         settings = Settings()
-        load_rules(settings.router_rules)
+        Router.from_settings(settings)
     except (ValidationError, RulesFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     )
     queue_max: int = Field(100, ge=0, description="Tasks waiting for a worker before 503 busy.")
     result_ttl: float = Field(300.0, gt=0, description="Seconds a finished task result is kept.")
+    tool_call_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds a run suspended on client tool calls waits for their results "
+        "before its CLI process is ended (a later follow-up then rebuilds the conversation).",
+    )
+    max_suspended_runs: int = Field(
+        10,
+        ge=0,
+        description="Runs suspended on client tool calls kept at once (each holds an idle CLI "
+        "process, not a worker); the oldest is ended when more suspend.",
+    )
     max_output_bytes: int = Field(16 * 1024 * 1024, description="Cap on one CLI call's stdout.")
     env_allowlist: list[str] = Field(
         default_factory=list,
@@ -108,8 +120,16 @@ class Settings(BaseSettings):
     # --- routing ------------------------------------------------------------------------------
     router_rules: str | None = Field(
         None,
-        description='Routing rules: a built-in profile ("default": the seed\'s rules, '
-        '"cost_aware") or the path of a TOML/YAML rules file (see docs/ROUTING.md).',
+        description='The router: unset or "learned" (the default: a model trained on weak vs '
+        'strong outcomes), a rules profile ("seed": the seed\'s rules, "cost_aware") or the '
+        "path of a TOML/YAML rules file (see docs/ROUTING.md).",
+    )
+    router_strong_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="The learned router's operating point: the share of prompts (measured on "
+        "its validation data) sent to the strong tier; 0 = all haiku, 1 = all sonnet.",
     )
     tier_models: dict[str, str] = Field(
         default_factory=dict,

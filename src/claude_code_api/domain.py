@@ -22,7 +22,7 @@ class Mode(enum.StrEnum):
 
 
 #: Who speaks a message (``developer`` is OpenAI's newer name for ``system``).
-Role = Literal["system", "developer", "user", "assistant"]
+Role = Literal["system", "developer", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,11 @@ class Message:
 
     role: Role
     parts: tuple[str | Image, ...]
+    #: Assistant messages: the tool calls the model made.
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: Tool messages: the call this result answers, and whether it is an error.
+    tool_call_id: str | None = None
+    is_error: bool = False
 
     @classmethod
     def of(cls, role: Role, text: str) -> Message:
@@ -62,6 +67,20 @@ class OutputFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class Thinking:
+    """What a request asked for: ``budget`` (``0`` off, ``None`` the CLI's default) and the
+    CLI's ``effort`` (``None``: its default). Built by :mod:`claude_code_api.thinking`."""
+
+    budget: int | None = 0
+    effort: str | None = None
+
+    @classmethod
+    def default(cls, mode: str) -> Thinking:
+        """No request field: off in chat mode, the CLI's own behaviour in agent mode."""
+        return cls(0, None) if mode == "chat" else cls(None, None)
+
+
+@dataclass(frozen=True, slots=True)
 class CallOptions:
     """How to run a conversation, whatever API it came from."""
 
@@ -73,6 +92,10 @@ class CallOptions:
     output_format: OutputFormat | None = None
     use_cache: bool = True
     mode: Mode = Mode.CHAT
+    thinking: Thinking | None = None  # None: the mode's default (off in chat mode)
+    tools: tuple[ToolSpec, ...] = ()  # client tools
+    tool_choice: str = "auto"  # auto, none, required or a tool's name
+    parallel_tool_calls: bool = True
 
 
 @dataclass(slots=True)
@@ -84,6 +107,9 @@ class Usage:
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     cost_usd: float = 0.0
+    #: Of ``output_tokens``, those spent thinking: the upstream bills them as output and does
+    #: not count them apart, so this is the shared estimate of the streamed thinking text.
+    thinking_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:
@@ -101,6 +127,51 @@ class Usage:
 
 
 @dataclass(slots=True)
+class ToolSpec:
+    """A client-side tool offered to the model (run by the client, never on the server).
+
+    ``input_schema`` is a JSON-schema object; ``strict`` asks for the model's arguments to be
+    validated against it (failures are reported on the call, see :class:`ToolCall`).
+    """
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    strict: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One tool call the model made: ``id`` is the model's ``tool_use`` id.
+
+    ``error`` is set when the arguments did not parse as a JSON object or (``strict`` tools)
+    failed the tool's schema; the call is still returned so the client can answer it.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """A client's answer to one :class:`ToolCall`."""
+
+    tool_call_id: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(slots=True)
 class TaskRequest:
     """Everything needed to run one CLI call. ``prompt`` is sent on stdin, never in argv."""
 
@@ -115,6 +186,21 @@ class TaskRequest:
     #: Anthropic image sources (``{"type": "base64", ...}`` or ``{"type": "url", ...}``) sent
     #: after the prompt's text; the CLI then reads a stream-json user message on stdin.
     images: list[dict[str, str]] = field(default_factory=list)
+    #: Extended thinking: ``0`` off (the chat-mode default: a chat caller expects none unless it
+    #: asks), ``N`` a budget of N tokens (the CLI's ``MAX_THINKING_TOKENS``; haiku honours the
+    #: number, sonnet/opus think adaptively and are sized by ``effort``), ``None`` the CLI's
+    #: own default (haiku 31,999 tokens, sonnet/opus adaptive at effort high).
+    thinking_budget: int | None = 0
+    #: The CLI's ``--effort`` (``low``/``medium``/``high``/``max``; sonnet and opus only).
+    effort: str | None = None
+    #: Client tools offered through the MCP bridge (chat mode); empty: no tools at all.
+    tools: list[ToolSpec] = field(default_factory=list)
+    #: ``"auto"``, ``"required"`` or a tool name the model must call ("none" = offer no tools).
+    tool_choice: str = "auto"
+    parallel_tool_calls: bool = True
+    #: Results for the model's last tool calls: resume the run suspended on them, if it is
+    #: still there (else ``prompt`` holds the whole conversation, tool turns rendered).
+    tool_results: list[ToolResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (used by the distributed queue)."""
@@ -127,6 +213,8 @@ class TaskRequest:
         """Inverse of :meth:`to_dict`."""
         data = dict(data)
         data["mode"] = Mode(data.get("mode", "chat"))
+        data["tools"] = [ToolSpec(**t) for t in data.get("tools", [])]
+        data["tool_results"] = [ToolResult(**r) for r in data.get("tool_results", [])]
         return cls(**data)
 
 
@@ -172,8 +260,12 @@ class CompletionResult:
     session_id: str = ""
     duration_ms: int = 0
     num_turns: int = 0
-    stop_reason: str = "stop"  # OpenAI finish_reason: "stop" or "length"
+    stop_reason: str = "stop"  # OpenAI finish_reason: "stop", "length" or "tool_calls"
     cached: bool = False
+    #: The model's tool calls of this turn (``stop_reason == "tool_calls"``).
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: Set while a CLI process waits for the results of ``tool_calls`` (a suspended run).
+    suspended: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (cache entries, queue results)."""
@@ -184,4 +276,5 @@ class CompletionResult:
         """Inverse of :meth:`to_dict`."""
         data = dict(data)
         data["usage"] = Usage(**data.get("usage", {}))
+        data["tool_calls"] = [ToolCall(**c) for c in data.get("tool_calls", [])]
         return cls(**data)

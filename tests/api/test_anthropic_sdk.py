@@ -100,14 +100,6 @@ def test_messages_errors_use_anthropic_types(
             model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         )
     assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
-    with pytest.raises(anthropic.BadRequestError) as tools:
-        client.messages.create(
-            model="haiku",
-            max_tokens=10,
-            messages=[{"role": "user", "content": "x"}],
-            tools=[{"name": "f", "input_schema": {"type": "object"}}],
-        )
-    assert "function calling is not supported" in str(tools.value)
     # max_tokens is required, as on Anthropic's API.
     raw = httpx.post(
         f"{live_server.url}/v1/messages",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -11,8 +14,17 @@ from tests.api.conftest import (
     bearer,
     chat_body,
     create_key,
+    make_settings,
+    running_app,
     usage_when,
 )
+
+
+@pytest.fixture
+async def seed_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """An app routing ``auto`` by the seed profile (its keyword rules pick sonnet for analysis)."""
+    async with running_app(make_settings(tmp_path, router_rules="seed")) as (_, client):
+        yield client
 
 
 async def test_authentication(client: httpx.AsyncClient) -> None:
@@ -119,7 +131,8 @@ async def test_rate_limiting(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/usage", headers=bearer(other))).status_code == 200
 
 
-async def test_a_key_capped_at_haiku_cannot_spend_more(client: httpx.AsyncClient) -> None:
+async def test_a_key_capped_at_haiku_cannot_spend_more(seed_client: httpx.AsyncClient) -> None:
+    client = seed_client
     created = await client.post(
         "/admin/keys",
         json={"project_id": "interns", "max_tier": "haiku"},
@@ -142,7 +155,7 @@ async def test_a_key_capped_at_haiku_cannot_spend_more(client: httpx.AsyncClient
         "/v1/route", json={"task_description": analysis}, headers=bearer(key)
     )
     assert advice.json()["recommended_model"] == "haiku"
-    assert "capped at haiku by the API key (the rules chose sonnet)" in advice.json()["reasoning"]
+    assert "capped at haiku by the API key (the router chose sonnet)" in advice.json()["reasoning"]
     batch = await client.post(
         "/v1/batch",
         json={"requests": [{"model": "haiku", "prompt": "a"}, {"model": "opus", "prompt": "b"}]},

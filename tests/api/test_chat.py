@@ -190,8 +190,8 @@ async def test_fields_that_steer_the_cli_are_refused(client: httpx.AsyncClient, 
     assert field in error["message"]
 
 
-@pytest.mark.parametrize("field", ["tools", "tool_choice", "functions", "parallel_tool_calls"])
-async def test_function_calling_is_refused_with_its_own_message(
+@pytest.mark.parametrize("field", ["functions", "function_call"])
+async def test_legacy_function_calling_is_refused_with_its_own_message(
     client: httpx.AsyncClient, field: str
 ) -> None:
     key = await create_key(client)
@@ -200,7 +200,7 @@ async def test_function_calling_is_refused_with_its_own_message(
     assert response.status_code == 400
     error = response.json()["error"]
     assert (error["code"], error["param"]) == ("unsupported_parameter", field)
-    assert "function calling is not supported" in error["message"]
+    assert "legacy function calling" in error["message"] and "use 'tools'" in error["message"]
 
 
 async def test_unknown_field_is_refused(client: httpx.AsyncClient) -> None:
@@ -418,19 +418,15 @@ async def test_images_are_part_of_the_cache_key_and_the_estimate(client: httpx.A
     )
     assert [r.headers["x-ccapi-cache"] for r in (first, again, other)] == ["miss", "hit", "miss"]
     assert "[image https://example.com/b.png]" in other.json()["choices"][0]["message"]["content"]
-    # Routing counts an image as ~1,600 tokens of context.
-    routed = await client.post(
-        "/v1/chat/completions",
-        json={
-            **body(png),
-            "model": "auto",
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [{"type": "text", "text": "hi"}] + [image_part(png)] * 7,
-                }
-            ],
-        },
-        headers=bearer(key),
-    )
+
+
+async def test_images_count_as_routing_context(tmp_path: Path) -> None:
+    # Routing counts an image as ~1,600 tokens of context: the seed rules' "> 10k tokens -> opus"
+    # shows it (the learned default reads only the text and never picks opus).
+    png = f"data:image/png;base64,{PNG_1X1}"
+    content = [{"type": "text", "text": "hi"}] + [image_part(png)] * 7
+    body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+    async with running_app(make_settings(tmp_path, router_rules="seed")) as (_, client):
+        key = await create_key(client)
+        routed = await client.post("/v1/chat/completions", json=body, headers=bearer(key))
     assert routed.headers["x-ccapi-routed"] == "opus"  # 7 x 1,600 tokens > 10k: large context

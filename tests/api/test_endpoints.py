@@ -103,8 +103,26 @@ async def test_route_endpoint(client: httpx.AsyncClient) -> None:
         json={"task_description": "Summarise this", "context_size": 50_000},
         headers=bearer(key),
     )
-    assert big.json()["recommended_model"] == "opus"
-    assert set(big.json()["estimated_cost"]) >= {"haiku", "sonnet", "opus"}
+    data = big.json()
+    # the learned default: a probability, its own signals, and never opus on its own
+    assert data["recommended_model"] in ("haiku", "sonnet")
+    assert 0 <= data["probability"] <= 1
+    assert data["signals"]["router"] == "learned"
+    assert data["signals"]["learned"]["p_strong"] == data["probability"]
+    assert set(data["estimated_cost"]) >= {"haiku", "sonnet", "opus"}
+
+
+async def test_route_endpoint_with_the_seed_profile(tmp_path: Path) -> None:
+    async with running_app(make_settings(tmp_path, router_rules="seed")) as (_, client):
+        key = await create_key(client)
+        big = await client.post(
+            "/v1/route",
+            json={"task_description": "Summarise this", "context_size": 50_000},
+            headers=bearer(key),
+        )
+    assert big.json()["recommended_model"] == "opus"  # the seed's "context > 10k -> opus"
+    assert big.json()["probability"] is None
+    assert big.json()["signals"]["router"] == "seed"
 
 
 async def test_models_list(client: httpx.AsyncClient) -> None:

@@ -196,3 +196,38 @@ def test_responses_api_with_previous_response_id_on_the_real_binary(
     assert "My name is Ada." in second_prompt and "Nice to meet you, Ada." in second_prompt
     third_prompt = _user_texts(sent[2].body)
     assert "Your name is Ada." in third_prompt and "Once more, streamed." in third_prompt
+
+
+def test_thinking_only_when_asked_with_the_real_binary(
+    tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
+) -> None:
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    with ServerThread(create_app(settings)) as server:
+        key = admin_create_key_sync(server.url, "thinking")
+        oai = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        ant = anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0)
+        hi = [{"role": "user", "content": "hi"}]
+        oai.chat.completions.create(model="sonnet", messages=hi, extra_body={"cache": False})
+        plain = fake_upstream.messages[-1].body
+        oai.chat.completions.create(
+            model="sonnet", messages=hi, reasoning_effort="low", extra_body={"cache": False}
+        )
+        low = fake_upstream.messages[-1].body
+        ant.messages.create(
+            model="haiku",
+            max_tokens=4096,
+            messages=[{"role": "user", "content": "hi"}],
+            thinking={"type": "enabled", "budget_tokens": 2048},
+            extra_body={"cache": False},
+        )
+        budget = fake_upstream.messages[-1].body
+        with pytest.raises(anthropic.BadRequestError, match="less than max_tokens"):
+            ant.messages.create(
+                model="haiku",
+                max_tokens=1024,
+                messages=[{"role": "user", "content": "hi"}],
+                thinking={"type": "enabled", "budget_tokens": 2048},
+            )
+    assert plain["thinking"] == {"type": "disabled"}  # the CLI would think at effort high
+    assert low["thinking"] == {"type": "adaptive"} and low["output_config"]["effort"] == "low"
+    assert budget["thinking"] == {"type": "enabled", "budget_tokens": 2048}

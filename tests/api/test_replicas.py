@@ -19,8 +19,7 @@ from tests.conftest import REDIS_URL
 
 def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cli = Path(sys.executable).parent / "claude-code-api"
-    # The child keeps its own copy of the descriptor; closing ours avoids a ResourceWarning.
-    with log.open("wb") as out:
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [str(cli), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
             env=env,

@@ -98,3 +98,21 @@ def test_batch_documents_example(example_env: dict[str, str], tmp_path: Path) ->
         table = list(csv.DictReader(handle))
     assert [t["file"] for t in table] == [r["file"] for r in rows]
     assert {t["model"] for t in table} == {rows[0]["model"]} and "haiku" in rows[0]["model"]
+
+
+def test_multi_agent_example_delegates_to_workers_with_tools(
+    example_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "sample").write_text("The tool_call_timeout setting is 300 seconds.\n")
+    (tmp_path / "other.txt").write_text("unrelated sample text\n")
+    # Two delegations in one turn; each worker searches (step 1), then reads (step 2).
+    question = (
+        "What is the timeout? "
+        '[[call:delegate {"task": "Find it. [[call:search]] [[call2:read]]"}]] '
+        '[[call:delegate {"task": "Double-check. [[call:read]]"}]]'
+    )
+    out = run_example(
+        example_env, str(EXAMPLES / "multi_agent" / "agents.py"), str(tmp_path), question
+    )
+    # The planner's answer carries both workers' reports, each built from the file it read.
+    assert out.count("The tool_call_timeout setting is 300 seconds.") == 2, out

@@ -11,15 +11,21 @@ share it.
         env = upstream.cli_env(home=tmp_path)   # ANTHROPIC_BASE_URL, fake key, HOME
         ...run claude...
         assert upstream.messages[-1].body["max_tokens"] == 64
+
+Tools: when a request offers tools, the default responder answers like Anthropic's API with
+``tool_use`` blocks (streamed as ``input_json_delta`` fragments) as the prompt's markers ask
+(:func:`tool_plan`, the same markers the simulated CLI reads), and with text once the
+``tool_result`` blocks come back.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,9 @@ class Reply:
     input_tokens: int | None = None  # None: derived from the request size
     cache_read_tokens: int = 0  # reported as read from the prompt cache
     chunks: int = 4  # content_block_delta events in a streaming answer
+    thinking: str = ""  # a thinking block streamed before the text (its words count as output)
+    #: ``tool_use`` blocks to answer with (``(name, input)``; the name as offered upstream).
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -71,6 +80,83 @@ def word_tokens(text: str) -> list[str]:
     return [w + " " for w in words[:-1]] + [words[-1]]
 
 
+#: ``[[call:NAME {json args}]]`` (step 1) or ``[[call2:NAME]]`` (step 2, after the first results).
+CALL_MARKER = re.compile(r"\[\[call(\d*):([A-Za-z0-9_-]+)\s*(\{.*?\})?\]\]", re.S)
+#: How the service renders one round of earlier tool results in a rebuilt prompt.
+RESULTS_OPEN = "<tool_results>"
+
+
+def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for a call the prompt gave none for: a value of the right type per required
+    property (``"sample"``, 1, true, [], {})."""
+    samples = {"string": "sample", "integer": 1, "number": 1, "boolean": True, "array": []}
+    props = schema.get("properties") or {}
+    return {
+        name: samples.get(str((props.get(name) or {}).get("type")), {})
+        for name in schema.get("required") or []
+    }
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "\n".join(parts)
+
+
+def _results_of(content: Any) -> list[dict[str, Any]]:
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
+def tool_plan(
+    messages: list[dict[str, Any]], offered: list[str]
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """What a tool-using model does with this conversation: ``(calls, results)``.
+
+    ``calls`` are the marker calls of the next step (step = tool-result rounds so far + 1),
+    for offered tools only (``offered`` may carry an ``mcp__server__`` prefix); ``results`` are
+    the texts of the last round's results (real ``tool_result`` blocks or a rendered round).
+    """
+    user_texts = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    rounds = sum(1 for m in messages if m.get("role") == "user" and _results_of(m.get("content")))
+    rounds += sum(text.count(RESULTS_OPEN) for text in user_texts)
+    step = rounds + 1
+    by_name = {name.rsplit("__", 1)[-1]: name for name in offered}
+    calls = []
+    for match in CALL_MARKER.finditer("\n".join(user_texts)):
+        if int(match.group(1) or 1) != step or match.group(2) not in by_name:
+            continue
+        args = json.loads(match.group(3)) if match.group(3) else None
+        calls.append((by_name[match.group(2)], args))
+    results: list[str] = []
+    last = messages[-1] if messages else {}
+    for block in _results_of(last.get("content")):
+        content = block.get("content")
+        results.append(content if isinstance(content, str) else _text_of(content))
+    return [(name, args if args is not None else {}) for name, args in calls], results
+
+
+def default_responder(body: dict[str, Any]) -> Reply:
+    """The fake's model: text, or tool calls as the prompt's markers ask (see module doc)."""
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    if not tools:
+        return Reply()
+    schemas = {str(t.get("name")): t.get("input_schema") or {} for t in tools}
+    calls, results = tool_plan(body.get("messages") or [], list(schemas))
+    if calls:
+        return Reply(
+            tool_calls=[(name, args or sample_arguments(schemas[name])) for name, args in calls]
+        )
+    if results:
+        return Reply(text="Tool results: " + " | ".join(results))
+    return Reply()
+
+
 def _input_tokens(body: dict[str, Any]) -> int:
     return max(1, len(json.dumps(body.get("messages", []))) // 4)
 
@@ -79,7 +165,7 @@ class FakeAnthropic:
     """The fake server. Use as a context manager, or ``start()``/``stop()``."""
 
     def __init__(self, responder: Responder | None = None) -> None:
-        self.responder: Responder = responder or (lambda body: Reply())
+        self.responder: Responder = responder or default_responder
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -212,6 +298,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(body, reply)
 
     def _answer(self, body: dict[str, Any], reply: Reply) -> None:
+        if reply.tool_calls:
+            self._answer_tools(body, reply)
+            return
         tokens = word_tokens(reply.text)
         limit = int(body.get("max_tokens") or len(tokens))
         stop_reason = "end_turn"
@@ -222,7 +311,8 @@ class _Handler(BaseHTTPRequestHandler):
             "input_tokens": reply.input_tokens
             if reply.input_tokens is not None
             else _input_tokens(body),
-            "output_tokens": len(tokens),
+            "output_tokens": len(tokens)
+            + (len(word_tokens(reply.thinking)) if reply.thinking else 0),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": reply.cache_read_tokens,
         }
@@ -231,7 +321,12 @@ class _Handler(BaseHTTPRequestHandler):
             "type": "message",
             "role": "assistant",
             "model": body.get("model", "claude-sonnet-4-5"),
-            "content": [{"type": "text", "text": text}],
+            "content": (
+                [{"type": "thinking", "thinking": reply.thinking, "signature": "sig"}]
+                if reply.thinking
+                else []
+            )
+            + [{"type": "text", "text": text}],
             "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": usage,
@@ -239,28 +334,140 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.get("stream"):
             self._send_json(200, message)
             return
-        self._stream(message, tokens, reply.chunks)
+        self._stream(message, tokens, reply.chunks, reply.thinking)
 
-    def _stream(self, message: dict[str, Any], tokens: list[str], chunks: int) -> None:
+    def _answer_tools(self, body: dict[str, Any], reply: Reply) -> None:
+        blocks = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{uuid.uuid4().hex[:20]}",
+                "name": name,
+                "input": args,
+            }
+            for name, args in reply.tool_calls
+        ]
+        output_tokens = sum(len(json.dumps(b["input"])) // 4 + 8 for b in blocks)
+        message = {
+            "id": f"msg_{uuid.uuid4().hex[:16]}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "claude-sonnet-4-5"),
+            "content": blocks,
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": reply.input_tokens
+                if reply.input_tokens is not None
+                else _input_tokens(body),
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": reply.cache_read_tokens,
+            },
+        }
+        if not body.get("stream"):
+            self._send_json(200, message)
+            return
+        self._start_sse()
+        usage = message["usage"]
+        start = dict(message, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("message_start", {"type": "message_start", "message": start})
+        ]
+        for index, block in enumerate(blocks):
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": dict(block, input={}),
+                    },
+                )
+            )
+            # Like the real API: the arguments arrive as JSON fragments (the first one empty).
+            raw = json.dumps(block["input"])
+            size = max(1, -(-len(raw) // 3))
+            for piece in ["", *(raw[i : i + size] for i in range(0, len(raw), size))]:
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                events.append(
+                    (
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": delta},
+                    )
+                )
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events += [
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                    "usage": {"output_tokens": output_tokens},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        self._write_events(events)
+
+    def _start_sse(self) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("connection", "close")
         self.end_headers()
         self.close_connection = True
+
+    def _write_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        for name, data in events:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+
+    def _stream(
+        self, message: dict[str, Any], tokens: list[str], chunks: int, thinking: str = ""
+    ) -> None:
+        self._start_sse()
         usage = message["usage"]
         start = dict(message, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
         events: list[tuple[str, dict[str, Any]]] = [
             ("message_start", {"type": "message_start", "message": start}),
+        ]
+        text_index = 0
+        if thinking:  # a thinking block first, as the real API sends it
+            text_index = 1
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            events += [
+                (
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": block},
+                ),
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "thinking_delta", "thinking": thinking},
+                    },
+                ),
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "signature_delta", "signature": "sig"},
+                    },
+                ),
+                ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ]
+        events.append(
             (
                 "content_block_start",
                 {
                     "type": "content_block_start",
-                    "index": 0,
+                    "index": text_index,
                     "content_block": {"type": "text", "text": ""},
                 },
-            ),
-        ]
+            )
+        )
         size = max(1, -(-len(tokens) // max(1, chunks)))
         for i in range(0, len(tokens), size):
             events.append(
@@ -268,13 +475,13 @@ class _Handler(BaseHTTPRequestHandler):
                     "content_block_delta",
                     {
                         "type": "content_block_delta",
-                        "index": 0,
+                        "index": text_index,
                         "delta": {"type": "text_delta", "text": "".join(tokens[i : i + size])},
                     },
                 )
             )
         events += [
-            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("content_block_stop", {"type": "content_block_stop", "index": text_index}),
             (
                 "message_delta",
                 {
@@ -285,6 +492,4 @@ class _Handler(BaseHTTPRequestHandler):
             ),
             ("message_stop", {"type": "message_stop"}),
         ]
-        for name, data in events:
-            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-            self.wfile.flush()
+        self._write_events(events)

@@ -43,7 +43,7 @@ def test_stateful_schemathesis_run_finds_no_5xx_and_no_unauthenticated_2xx(
                 str(cli), "run", f"{server.url}/openapi.json",
                 "--checks", "not_a_server_error,ignored_auth",
                 "--phases", "examples,coverage,fuzzing,stateful",
-                "--max-examples", "30",
+                "--max-examples", "50",
                 "--header", f"Authorization: Bearer {ADMIN_KEY}",
                 "--request-timeout", "20",
                 "--seed", "11",

@@ -1,4 +1,5 @@
-"""The router's decisions, their precedence, explanations and costs (default rules)."""
+"""The seed profile's decisions, their precedence, explanations and costs (the seed's four
+router tests run against ``Router(load_rules("seed"))``; the learned default has its own tests)."""
 
 from __future__ import annotations
 
@@ -9,36 +10,44 @@ import pytest
 from claude_code_api.config import Settings
 from claude_code_api.errors import InvalidRequestError
 from claude_code_api.pricing import TIERS, PriceTable
-from claude_code_api.routing import Router, auto_select_model, estimate_tokens
+from claude_code_api.routing import Router, auto_select_model, estimate_tokens, load_rules
+
+SEED = Router(load_rules("seed"))
+
+
+def seed_select(prompt: str, context_size: int = 0, budget_remaining: int | None = None) -> str:
+    """The seed's ``auto_select_model`` on the seed profile."""
+    return SEED.route(prompt, context_size=context_size, budget_remaining=budget_remaining).model
 
 
 @pytest.fixture(scope="module")
 def router() -> Router:
-    return Router()
+    return SEED
 
 
 def test_simple_task_routes_to_haiku() -> None:
-    assert auto_select_model("What is the capital of France?") == "haiku"
-    assert auto_select_model("hi") == "haiku"
-    assert auto_select_model("Translate 'good night' into Spanish") == "haiku"
+    assert seed_select("What is the capital of France?") == "haiku"
+    assert seed_select("hi") == "haiku"
+    assert seed_select("Translate 'good night' into Spanish") == "haiku"
 
 
 def test_complex_task_routes_to_sonnet() -> None:
     prompt = "Analyze this architecture and debug the race condition in the order service"
-    assert auto_select_model(prompt) == "sonnet"
-    assert auto_select_model("Implement a thread-safe LRU cache in Go with TTL expiry") == "sonnet"
+    assert seed_select(prompt) == "sonnet"
+    assert seed_select("Implement a thread-safe LRU cache in Go with TTL expiry") == "sonnet"
 
 
 def test_large_context_routes_to_opus() -> None:
-    assert auto_select_model("Summarise this", context_size=50_000) == "opus"
-    assert auto_select_model("word " * 60_000) == "opus"  # the prompt itself is large
+    assert seed_select("Summarise this", context_size=50_000) == "opus"
+    assert seed_select("word " * 60_000) == "opus"  # the prompt itself is large
 
 
 def test_low_budget_forces_haiku() -> None:
     prompt = "Analyze and refactor the architecture of this service"
-    assert auto_select_model(prompt, budget_remaining=999) == "haiku"
-    assert auto_select_model(prompt, budget_remaining=0) == "haiku"
-    assert auto_select_model(prompt, budget_remaining=100_000) == "sonnet"
+    assert seed_select(prompt, budget_remaining=999) == "haiku"
+    assert seed_select(prompt, budget_remaining=0) == "haiku"
+    assert seed_select(prompt, budget_remaining=100_000) == "sonnet"
+    assert auto_select_model(prompt, budget_remaining=999) == "haiku"  # the learned default too
 
 
 def test_low_budget_wins_over_large_context(router: Router) -> None:
@@ -221,7 +230,7 @@ def test_estimated_cost_per_tier_uses_the_price_table(router: Router) -> None:
 
 def test_to_dict_is_json_ready(router: Router) -> None:
     data = router.route("hi", budget_remaining=50_000).to_dict()
-    assert set(data) == {"model", "reasoning", "rule", "signals", "estimated_cost"}
+    assert set(data) == {"model", "reasoning", "rule", "signals", "estimated_cost", "probability"}
     assert data["model"] == "haiku"
     assert data["signals"]["budget_remaining"] == 50_000
     assert "haiku" in data["reasoning"]
@@ -257,7 +266,7 @@ def test_a_tier_cap_is_applied_last_and_explained(router: Router) -> None:
     decision = router.route("Summarise this:\n\n" + long_doc, max_tier="sonnet")
     assert decision.model == "sonnet"
     assert decision.signals["capped_from"] == "opus"
-    assert "capped at sonnet by the API key (the rules chose opus)" in decision.reasoning
+    assert "capped at sonnet by the API key (the router chose opus)" in decision.reasoning
     assert router.route("hi", max_tier="sonnet").signals["capped_from"] is None
     with pytest.raises(InvalidRequestError, match="max_tier"):
         router.route("hi", max_tier="gpt")

@@ -37,7 +37,7 @@ def test_default_rules_keep_the_seed_order() -> None:
 
 
 def test_toml_extends_defaults_with_keywords(tmp_path: Path) -> None:
-    assert Router().route("write a postmortem").model == "haiku"
+    assert Router(load_rules("seed")).route("write a postmortem").model == "haiku"
     path = write(
         tmp_path,
         "rules.toml",
@@ -166,7 +166,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
             "unknown keyword list 'nope'",
         ),
         ('extends = "default"\n\nfoo = 1\n', 3, "unknown key 'foo'"),
-        ('extends = "nothing"\n', 1, 'extends must be "default" or "cost_aware"'),
+        ('extends = "nothing"\n', 1, 'extends must be "seed" or "default" or "cost_aware"'),
         ('extends = ["default"]\n', 1, "extends must be"),
         ('extends = "default"\n[budget]\nlow_budget_tokens = "lots"\n', 3, "low_budget_tokens"),
         ('extends = "default"\n[budget]\nmystery = 1\n', 3, "unknown key 'mystery'"),
@@ -268,7 +268,7 @@ def test_cost_aware_profile_keeps_long_lookups_off_opus() -> None:
 
 
 def test_profiles_are_selectable_by_name_in_settings_and_files(tmp_path: Path) -> None:
-    assert set(PROFILES) == {"default", "cost_aware"}
+    assert set(PROFILES) == {"seed", "default", "cost_aware"}
     assert load_rules("default") == default_rules() == builtin_rules("default")
     router = Router.from_settings(Settings(router_rules="cost_aware"))
     assert router.rules == builtin_rules("cost_aware")

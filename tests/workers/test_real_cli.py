@@ -149,3 +149,47 @@ async def test_real_binary_json_output_parses(
     assert result.usage.output_tokens == len(DEFAULT_REPLY.split(" "))
     assert result.usage.input_tokens > 0 and result.usage.cost_usd > 0
     assert fake_upstream.messages[-1].body["max_tokens"] == 200
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "effort", "thinking", "sent_effort"),
+    [
+        ("haiku", 0, None, {"type": "disabled"}, None),  # the chat-mode default: no thinking
+        ("haiku", 2048, None, {"type": "enabled", "budget_tokens": 2048}, None),
+        ("haiku", None, None, {"type": "enabled", "budget_tokens": 31999}, None),  # CLI default
+        ("sonnet", 0, "low", {"type": "disabled"}, "low"),
+        ("sonnet", 4096, "medium", {"type": "adaptive"}, "medium"),
+        ("sonnet", None, None, {"type": "adaptive"}, "high"),
+    ],
+)
+async def test_thinking_reaches_the_upstream_only_when_asked(
+    tmp_path: Path,
+    claude_bin: str,
+    fake_upstream: FakeAnthropic,
+    real_cli_env: dict[str, str],
+    model: str,
+    budget: int | None,
+    effort: str | None,
+    thinking: dict[str, object],
+    sent_effort: str | None,
+) -> None:
+    runner = CLIRunner(real_settings(tmp_path, claude_bin))
+    task = TaskRequest(prompt="hi", model=model, thinking_budget=budget, effort=effort)
+    await runner.run(task)
+    body = fake_upstream.messages[-1].body
+    assert body["thinking"] == thinking
+    assert (body.get("output_config") or {}).get("effort") == sent_effort
+
+
+async def test_thinking_tokens_are_counted_apart(tmp_path: Path, claude_bin: str) -> None:
+    thought = "Let me think about this step by step before I answer the question."
+    with FakeAnthropic(lambda body: Reply(text="forty two", thinking=thought)) as upstream:
+        home = tmp_path / "home3"
+        home.mkdir()
+        env = upstream.cli_env(home, CLAUDE_CODE_MAX_RETRIES="0", PATH=os.environ["PATH"])
+        runner = CLIRunner(real_settings(tmp_path, claude_bin), base_env=env)
+        task = TaskRequest(prompt="What is 6*7?", model="haiku", thinking_budget=2048)
+        result = await runner.run(task)
+    assert result.text == "forty two"  # the thinking is never part of the answer
+    assert 0 < result.usage.thinking_tokens < result.usage.output_tokens
+    assert result.usage.output_tokens == 2 + len(thought.split(" "))

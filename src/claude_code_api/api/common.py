@@ -3,6 +3,7 @@ body, the ``x-ccapi-*`` response headers, and running a call under a disconnect 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi import Request
 from claude_code_api.api.schemas import ErrorResponse, usage_payload
 from claude_code_api.api.streaming import cancel_on_disconnect
 from claude_code_api.application.completions import CompletionCall, CompletionService
-from claude_code_api.domain import CompletionResult
+from claude_code_api.domain import CompletionResult, ToolCall
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": desc}
@@ -32,6 +33,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str, Any]:
     """The ``chat.completion`` object for a finished call."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.text}
+    if result.tool_calls:
+        message["content"] = result.text or None
+        message["tool_calls"] = [openai_tool_call(c) for c in result.tool_calls]
     return {
         "id": "chatcmpl-" + call.request_id.removeprefix("req_"),
         "object": "chat.completion",
@@ -40,13 +45,22 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.text},
+                "message": message,
                 "finish_reason": result.stop_reason,
                 "logprobs": None,
             }
         ],
         "usage": usage_payload(result.usage, result.cached),
         "system_fingerprint": None,
+    }
+
+
+def openai_tool_call(call: ToolCall) -> dict[str, Any]:
+    """One ``message.tool_calls`` entry (the arguments as a JSON string, as OpenAI sends)."""
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
     }
 
 

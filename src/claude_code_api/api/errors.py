@@ -128,9 +128,8 @@ def validation_error(exc: RequestValidationError | ValidationError) -> InvalidRe
         field = loc[-1]
         if field in FUNCTION_CALLING_FIELDS:
             return InvalidRequestError(
-                f"'{field}': function calling is not supported. The service runs Claude in chat "
-                "mode, without client-side tools; describe the output you want in the messages "
-                "(or use response_format for JSON).",
+                f"'{field}' is OpenAI's legacy function calling, which is not supported: use "
+                "'tools' (and 'tool_choice') instead.",
                 param=param,
                 code="unsupported_parameter",
             )

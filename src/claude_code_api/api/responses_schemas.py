@@ -78,6 +78,20 @@ class ResponseCreateRequest(BaseModel):
     metadata: dict[str, str] | None = Field(None, description="Echoed back on the response.")
     user: str | None = Field(None, max_length=256)
     project_id: str | None = Field(None, max_length=128, description="Defaults to the key's.")
+    tools: Annotated[
+        list[dict[str, Any]] | None, WithJsonSchema({"type": "array", "maxItems": 0})
+    ] = Field(None, description="Refused when not empty: no tools on this API yet.")
+    tool_choice: str | None = Field(None, description="Only 'none' or 'auto' without tools.")
+
+    def refuse_tools(self) -> None:
+        """A 400 for function or built-in tools, which this API does not run yet."""
+        if self.tools or self.tool_choice not in (None, "none", "auto"):
+            raise InvalidRequestError(
+                "'tools': function calling is not supported on /v1/responses yet; use "
+                "/v1/chat/completions or /v1/messages for client tools.",
+                param="tools",
+                code="unsupported_parameter",
+            )
 
     @field_validator("model")
     @classmethod

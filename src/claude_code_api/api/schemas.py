@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -22,8 +23,18 @@ from pydantic import (
     model_validator,
 )
 
-from claude_code_api.domain import CallOptions, Image, Message, Mode, OutputFormat, Usage
+from claude_code_api.domain import (
+    CallOptions,
+    Image,
+    Message,
+    Mode,
+    OutputFormat,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 from claude_code_api.errors import InvalidRequestError
+from claude_code_api.thinking import Thinking, from_anthropic, from_openai
 from claude_code_api.validation import check_identifier
 
 
@@ -44,18 +55,17 @@ ProjectId = Annotated[str, _identifier()]
 #: A human label (key names).
 Label = Annotated[str, _identifier(label=True)]
 
-#: OpenAI function calling: refused with its own message (chat mode has no client-side tools).
-FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset(
-    {"tools", "tool_choice", "functions", "function_call", "parallel_tool_calls"}
-)
+
+#: OpenAI's legacy function calling: refused with a message that says to use ``tools``.
+FUNCTION_CALLING_FIELDS: frozenset[str] = frozenset({"functions", "function_call"})
 #: Fields some clients send to steer a CLI agent; refused with a specific message.
 FORBIDDEN_FIELDS: frozenset[str] = frozenset(
     {
-        "cwd", "working_directory", "workdir", "add_dir", "tools", "tool_choice", "functions",
+        "cwd", "working_directory", "workdir", "add_dir", "functions",
         "function_call", "allowed_tools", "allowedTools", "disallowed_tools", "permission_mode",
         "permissionMode", "dangerously_skip_permissions", "base_url", "api_base", "upstream_url",
         "anthropic_base_url", "env", "environment", "mcp_config", "settings", "claude_bin",
-        "system_prompt_file", "parallel_tool_calls",
+        "system_prompt_file",
     }
 )  # fmt: skip
 
@@ -116,18 +126,117 @@ class ImagePart(BaseModel):
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
+#: OpenAI's and Anthropic's rule for tool names.
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+#: Tools in one request at most (OpenAI's limit).
+MAX_TOOLS = 128
+
+
+class FunctionDefinition(BaseModel):
+    """``tools[].function``: a client-side function the model may call."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(..., pattern=TOOL_NAME_PATTERN)
+    description: str | None = None
+    parameters: dict[str, Any] | None = Field(
+        None, description="A JSON-schema object (type object); omitted: no parameters."
+    )
+    strict: bool | None = Field(
+        None, description="true: the model's arguments are validated against parameters."
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _json_schema_object(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        if value.get("type", "object") != "object":
+            raise ValueError("parameters must be a JSON-schema object (type 'object')")
+        import jsonschema  # validated only when tools are sent
+
+        try:
+            jsonschema.validators.validator_for(value).check_schema(value)
+        except jsonschema.exceptions.SchemaError as exc:
+            raise ValueError(f"parameters is not a valid JSON schema: {exc.message}") from None
+        return value
+
+
+class ToolDefinition(BaseModel):
+    """One entry of ``tools`` (``type: function``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class NamedFunction(BaseModel):
+    """``tool_choice.function``."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    """``tool_choice: {"type": "function", "function": {"name": ...}}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
+class FunctionCall(BaseModel):
+    """``tool_calls[].function``: the name and the arguments as a JSON string."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCallItem(BaseModel):
+    """One ``tool_calls`` entry of an assistant message."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(..., min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    """A history tool call's arguments (a JSON object string; anything else is kept raw)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"_raw": raw}
+
+
 class ChatMessage(BaseModel):
     """One message of the conversation."""
 
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] = Field(
-        ..., description="Text, or a list of text and (in user messages) image parts."
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = Field(
+        None, description="Text, or a list of text and (in user messages) image parts."
     )
     name: str | None = None
+    tool_calls: list[ToolCallItem] | None = Field(
+        None, description="Assistant messages: the tool calls the model made (content null)."
+    )
+    tool_call_id: str | None = Field(None, description="Tool messages: the call they answer.")
+    is_error: bool = Field(False, description="Tool messages: the result is an error.")
+
+    @model_validator(mode="after")
+    def _content_given(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (null only with assistant tool_calls)")
+        return self
 
     def text(self, image_marker: str = "") -> str:
         """The message's text with parts joined; each image part becomes ``image_marker``."""
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(
@@ -136,20 +245,28 @@ class ChatMessage(BaseModel):
 
     def images(self) -> list[dict[str, str]]:
         """The Anthropic image sources of the message's image parts, in order."""
-        if isinstance(self.content, str):
+        if self.content is None or isinstance(self.content, str):
             return []
         return [p.image_url.source() for p in self.content if isinstance(p, ImagePart)]
 
     def to_message(self) -> Message:
         """The domain message."""
-        if isinstance(self.content, str):
-            return Message.of(self.role, self.content)
-        return Message(
-            self.role,
-            tuple(
+        if self.content is None or isinstance(self.content, str):
+            parts: tuple[str | Image, ...] = (self.content or "",)
+        else:
+            parts = tuple(
                 p.text if isinstance(p, TextPart) else Image(p.image_url.source())
                 for p in self.content
+            )
+        return Message(
+            self.role,
+            parts,
+            tool_calls=tuple(
+                ToolCall(c.id, c.function.name, _arguments(c.function.arguments))
+                for c in self.tool_calls or []
             ),
+            tool_call_id=self.tool_call_id,
+            is_error=self.is_error,
         )
 
 
@@ -182,6 +299,16 @@ class ResponseFormat(BaseModel):
         if self.type == "json_schema" and self.json_schema is None:
             raise ValueError("type json_schema needs a json_schema object")
         return self
+
+
+class ThinkingParam(BaseModel):
+    """Anthropic's ``thinking``: ``{"type": "enabled", "budget_tokens": N}``, ``disabled`` or
+    ``adaptive``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = Field(None, ge=1024, le=128_000)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -234,6 +361,25 @@ class ChatCompletionRequest(BaseModel):
     mode: Literal["chat", "agent"] = Field(
         "chat", description="agent runs the CLI with its tools; only if the operator allows it."
     )
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None,
+        description="Extended thinking (off unless asked in chat mode): none, or a thinking "
+        "budget and CLI effort from minimal to xhigh (see docs/API.md).",
+    )
+    thinking: ThinkingParam | None = Field(
+        None, description="Anthropic-style thinking; wins over reasoning_effort."
+    )
+    tools: list[ToolDefinition] | None = Field(
+        None,
+        max_length=MAX_TOOLS,
+        description="Client-side functions (run by the client, never on the server).",
+    )
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = Field(
+        None, description="auto (default with tools), none, required, or a named function."
+    )
+    parallel_tool_calls: bool | None = Field(
+        None, description="false: at most one tool call per turn (default true)."
+    )
 
     @field_validator("model")
     @classmethod
@@ -260,6 +406,13 @@ class ChatCompletionRequest(BaseModel):
         """``max_completion_tokens`` wins over the older ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
 
+    def tool_choice_name(self) -> str:
+        """``tool_choice`` as the domain's string: auto, none, required or a tool's name."""
+        choice = self.tool_choice
+        if isinstance(choice, NamedToolChoice):
+            return choice.function.name
+        return choice or "auto"
+
     def messages_domain(self) -> list[Message]:
         """The body's messages as domain messages."""
         return [m.to_message() for m in self.messages]
@@ -278,14 +431,36 @@ class ChatCompletionRequest(BaseModel):
             else OutputFormat(fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None),
             use_cache=self.cache,
             mode=Mode(self.mode),
+            thinking=self.thinking_request(),
+            tools=tuple(
+                ToolSpec(
+                    name=t.function.name,
+                    description=t.function.description or "",
+                    input_schema=t.function.parameters or {"type": "object", "properties": {}},
+                    strict=bool(t.function.strict),
+                )
+                for t in self.tools or []
+            ),
+            tool_choice=self.tool_choice_name(),
+            parallel_tool_calls=self.parallel_tool_calls is not False,
         )
+
+    def thinking_request(self) -> Thinking:
+        """The request's thinking: Anthropic ``thinking`` wins over OpenAI ``reasoning_effort``;
+        neither means none in chat mode (see :mod:`claude_code_api.thinking`)."""
+        if self.thinking is not None:
+            return from_anthropic(
+                self.thinking.model_dump(exclude_none=True), self.output_limit(), self.mode
+            )
+        return from_openai(self.reasoning_effort, self.mode)
 
 
 class AssistantMessage(BaseModel):
     """The assistant's reply."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCallItem] | None = None
 
 
 class Choice(BaseModel):
@@ -293,7 +468,7 @@ class Choice(BaseModel):
 
     index: int = 0
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"] = "stop"
+    finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
     logprobs: None = None
 
 
@@ -303,6 +478,14 @@ class PromptTokensDetails(BaseModel):
     cached_tokens: int = Field(0, description="Prompt tokens read from Anthropic's prompt cache.")
 
 
+class CompletionTokensDetails(BaseModel):
+    """OpenAI's ``usage.completion_tokens_details``."""
+
+    reasoning_tokens: int = Field(
+        0, description="Completion tokens spent thinking (estimated; 0 unless thinking was asked)."
+    )
+
+
 class CompletionUsage(BaseModel):
     """OpenAI usage plus the cost in USD."""
 
@@ -310,6 +493,9 @@ class CompletionUsage(BaseModel):
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
+    completion_tokens_details: CompletionTokensDetails = Field(
+        default_factory=CompletionTokensDetails
+    )
     cost_usd: float
     cached: bool = False
 
@@ -325,6 +511,7 @@ def usage_payload(usage: Usage, cached: bool | None = None) -> dict[str, Any]:
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.thinking_tokens},
         "cost_usd": usage.cost_usd,
     }
     if cached is not None:
@@ -445,6 +632,9 @@ class RouteResponse(BaseModel):
 
     recommended_model: str
     reasoning: str
+    #: The learned router's probability that only the strong tier answers the task well
+    #: (``null`` with a rules profile).
+    probability: float | None = None
     signals: dict[str, Any]
     estimated_cost: dict[str, float]
 

@@ -58,6 +58,26 @@ def _chunk(
     }
 
 
+#: Argument fragments per streamed tool call (the openai SDK and LangChain join them).
+ARGUMENT_FRAGMENTS = 4
+
+
+def tool_call_deltas(result: CompletionResult) -> list[dict[str, Any]]:
+    """``delta.tool_calls`` chunks: per call, id, type and name first (arguments ""), then
+    the arguments JSON in fragments, each chunk naming the call by its ``index``."""
+    deltas: list[dict[str, Any]] = []
+    for index, call in enumerate(result.tool_calls):
+        head = {"name": call.name, "arguments": ""}
+        first = {"index": index, "id": call.id, "type": "function", "function": head}
+        deltas.append({"tool_calls": [first]})
+        raw = json.dumps(call.arguments)
+        size = max(1, -(-len(raw) // ARGUMENT_FRAGMENTS))
+        for start in range(0, len(raw), size):
+            piece = {"index": index, "function": {"arguments": raw[start : start + size]}}
+            deltas.append({"tool_calls": [piece]})
+    return deltas
+
+
 async def openai_sse(
     items: AsyncGenerator[str | CompletionResult, None],
     first: str | CompletionResult,
@@ -100,7 +120,9 @@ async def openai_sse(
     if scanner is not None:
         if rest := scanner.finish():
             yield sse(_chunk(completion_id, created, model, {"content": rest}, None))
-        finish = "stop" if scanner.stopped else finish
+        finish = "stop" if scanner.stopped and not final.tool_calls else finish
+    for delta in tool_call_deltas(final):
+        yield sse(_chunk(completion_id, created, used, delta, None))
     yield sse(_chunk(completion_id, created, used, {}, finish))
     if include_usage:
         body = _chunk(completion_id, created, used, {}, None)

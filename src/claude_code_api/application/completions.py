@@ -30,6 +30,7 @@ from claude_code_api.application.conversation import (
 )
 from claude_code_api.application.output_format import format_instruction
 from claude_code_api.application.services import Services
+from claude_code_api.application.tools import check_tool_calls, check_tool_choice, tools_digest
 from claude_code_api.auth.principal import Principal
 from claude_code_api.domain import (
     CallOptions,
@@ -38,6 +39,7 @@ from claude_code_api.domain import (
     Mode,
     TaskRequest,
     TextDelta,
+    Thinking,
     Usage,
 )
 from claude_code_api.errors import CCAPIError, CLIOutputError, PermissionDeniedError
@@ -98,6 +100,8 @@ class CompletionService:
         caps the model: an explicit model above it is a 403, and ``auto`` routes no higher.
         """
         settings = self.s.settings
+        tools = list(options.tools)
+        check_tool_choice(tools, options.tool_choice, options.mode.value)
         project_id = principal.project_for(options.project_id)
         max_tier = principal.max_tier
         mode = options.mode
@@ -150,7 +154,15 @@ class CompletionService:
             max_tokens=max_tokens,
             mode=mode,
             images=list(conversation.images),
+            tools=tools,
+            tool_choice=options.tool_choice,
+            parallel_tool_calls=options.parallel_tool_calls,
+            tool_results=list(conversation.tool_results),
         )
+        thinking = options.thinking or Thinking.default(mode.value)
+        task.thinking_budget, task.effort = thinking.budget, thinking.effort
+        # The tool definitions are input too (the CLI sends them upstream on every turn).
+        tool_tokens = estimate_tokens(tools_digest(task)) if tools else 0
         cache_key = None
         if options.use_cache and settings.cache_ttl > 0:
             cache_key = self.s.cache.key_for(
@@ -158,7 +170,9 @@ class CompletionService:
                 model=cli_model,
                 system_prompt=conversation.system_prompt,
                 messages=[list(t) for t in conversation.transcript]
-                + ([["images", *map(_digest, conversation.images)]] if conversation.images else []),
+                + ([["images", *map(_digest, conversation.images)]] if conversation.images else [])
+                + ([["thinking", thinking.budget, thinking.effort]] if thinking.budget != 0 else [])
+                + ([["tools", tools_digest(task)]] if tools else []),
                 max_tokens=max_tokens,
                 mode=mode.value,
                 temperature=options.temperature,
@@ -170,7 +184,7 @@ class CompletionService:
             task=task,
             conversation=conversation,
             cache_key=cache_key,
-            estimate=prompt_tokens(conversation, estimate_tokens) + output_limit,
+            estimate=prompt_tokens(conversation, estimate_tokens) + tool_tokens + output_limit,
             options=options,
             routed=routed,
         )
@@ -219,6 +233,7 @@ class CompletionService:
             self._finish(call, reservation, self._estimated_usage(call, ""), status="cancelled")
             raise
         self._finish(call, reservation, result.usage, status="ok", model=result.model)
+        check_tool_calls(result)
         await self._store(call, result)
         return result
 
@@ -257,6 +272,7 @@ class CompletionService:
             self._finish(call, reservation, None, status="error")
             raise CLIOutputError("The CLI stream ended without a final result.")
         self._finish(call, reservation, final.usage, status="ok", model=final.model)
+        check_tool_calls(final)
         await self._store(call, final)
         yield final
 
@@ -268,7 +284,8 @@ class CompletionService:
         return Usage(input_tokens=prompt, output_tokens=output, cost_usd=cost)
 
     async def _store(self, call: CompletionCall, result: CompletionResult) -> None:
-        if call.cache_key is not None:
+        # Tool calls are never cached: their ids name one suspended run, for one client.
+        if call.cache_key is not None and not result.tool_calls:
             await self.s.cache.put(call.cache_key, result, ttl=self.s.settings.cache_ttl)
 
     def _finish(

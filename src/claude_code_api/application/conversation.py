@@ -15,14 +15,32 @@ turns are dropped first and the response says how many in ``x-ccapi-dropped-turn
 
 Images (user messages only) are sent after the prompt's text, in order, and each one leaves an
 ``[image]`` marker where it stood in the transcript; a dropped turn drops its images too.
+
+Tool turns (client tools): an assistant message's ``tool_calls`` and the ``tool`` messages that
+answer them. The last turn may be the results of the model's last calls: they become
+:attr:`Conversation.tool_results`, which resume the CLI run suspended on those calls. Only when
+that run is gone (timed out, evicted, another replica) does the model read the tool turns from
+the transcript, rendered as::
+
+    Assistant: text, if any
+    <tool_calls>
+    {"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}
+    </tool_calls>
+    <tool_results>
+    <result tool_call_id="call_1" name="get_weather">sunny</result>
+    </tool_results>
+
+(``is_error="true"`` marks an error result.)
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import escape
 
-from claude_code_api.domain import Message
+from claude_code_api.domain import Message, ToolResult
 from claude_code_api.errors import InvalidRequestError
 
 ROLE_LABELS = {"user": "User", "assistant": "Assistant"}
@@ -43,6 +61,8 @@ class Conversation:
     dropped_turns: int
     transcript: tuple[tuple[str, str], ...]  # (role, text) actually sent, for cache keys
     images: tuple[dict[str, str], ...] = ()  # Anthropic image sources, in transcript order
+    #: The results that end the conversation (answers to the model's last tool calls).
+    tool_results: tuple[ToolResult, ...] = ()
 
 
 def build_conversation(
@@ -57,12 +77,11 @@ def build_conversation(
     ``estimate`` is the shared token estimator (``routing.estimate_tokens``).
     """
     system_parts = [m.text() for m in messages if m.role in ("system", "developer")]
-    spoken = [m for m in messages if m.role in ("user", "assistant")]
     if any(m.images() for m in messages if m.role != "user"):
         raise InvalidRequestError(
             "Images are only supported in user messages.", param="messages", code="invalid_image"
         )
-    turn_images = [m.images() for m in spoken]
+    turns, turn_images, results = _turns(messages)
     if sum(map(len, turn_images)) > MAX_IMAGES:
         raise InvalidRequestError(
             f"At most {MAX_IMAGES} images per request.", param="messages", code="invalid_image"
@@ -71,10 +90,11 @@ def build_conversation(
     def count(text: str, images: int = 0) -> int:
         return estimate(text) + IMAGE_TOKENS * images
 
-    turns: list[tuple[str, str]] = [(m.role, m.text(IMAGE_MARKER)) for m in spoken]
-    if not turns or turns[-1][0] != "user":
+    if not turns or turns[-1][0] not in ("user", "tool"):
         raise InvalidRequestError(
-            "The last message must have role 'user'.", param="messages", code="invalid_messages"
+            "The last message must have role 'user' (or 'tool', answering the last tool calls).",
+            param="messages",
+            code="invalid_messages",
         )
     system_prompt = "\n\n".join(p for p in system_parts if p) or None
     budget = context_window - reserve_output - (count(system_prompt) if system_prompt else 0)
@@ -103,13 +123,69 @@ def build_conversation(
         dropped_turns=dropped,
         transcript=(*history, ("user", last)),
         images=tuple(image for images in turn_images[dropped:] for image in images),
+        tool_results=results,
     )
+
+
+def _turns(
+    messages: Sequence[Message],
+) -> tuple[list[tuple[str, str]], list[list[dict[str, str]]], tuple[ToolResult, ...]]:
+    """``(role, text)`` turns (each run of tool messages is one ``tool`` turn), their images,
+    and the results ending the conversation. A tool message must answer an earlier call."""
+    turns: list[tuple[str, str]] = []
+    images: list[list[dict[str, str]]] = []
+    calls: dict[str, str] = {}  # tool_call id -> tool name, from assistant messages
+    results: list[ToolResult] = []
+    for index, message in enumerate(messages):
+        if message.role in ("system", "developer"):
+            continue
+        if message.role != "tool":
+            results = []
+            text = message.text(IMAGE_MARKER)
+            for call in message.tool_calls:
+                calls[call.id] = call.name
+            if message.role == "assistant" and message.tool_calls:
+                text = _render_calls(text, message)
+            turns.append((message.role, text))
+            images.append(message.images())
+            continue
+        tool_call_id = message.tool_call_id or ""
+        if tool_call_id not in calls:
+            raise InvalidRequestError(
+                f"messages[{index}].tool_call_id {tool_call_id[:100]!r} matches no tool call "
+                "of an earlier assistant message.",
+                param=f"messages[{index}].tool_call_id",
+                code="invalid_tool_call_id",
+            )
+        result = ToolResult(tool_call_id, message.text(), is_error=message.is_error)
+        line = (
+            f'<result tool_call_id="{escape(tool_call_id)}" name="{escape(calls[tool_call_id])}"'
+            + (' is_error="true"' if result.is_error else "")
+            + f">{result.content}</result>"
+        )
+        if results:  # the same round of results: one turn
+            role, text = turns[-1]
+            turns[-1] = (role, text.replace("\n</tool_results>", f"\n{line}\n</tool_results>"))
+        else:
+            turns.append(("tool", f"<tool_results>\n{line}\n</tool_results>"))
+            images.append([])
+        results.append(result)
+    return turns, images, tuple(results)
+
+
+def _render_calls(text: str, message: Message) -> str:
+    lines = [
+        json.dumps({"id": c.id, "name": c.name, "arguments": c.arguments})
+        for c in message.tool_calls
+    ]
+    block = "<tool_calls>\n" + "\n".join(lines) + "\n</tool_calls>"
+    return f"{text}\n{block}" if text else block
 
 
 def _render(history: list[tuple[str, str]], last: str) -> str:
     if not history:
         return last
-    lines = [f"{ROLE_LABELS[role]}: {text}" for role, text in history]
+    lines = [text if role == "tool" else f"{ROLE_LABELS[role]}: {text}" for role, text in history]
     return "<conversation>\n" + "\n".join(lines) + "\n</conversation>\n\n" + last
 
 

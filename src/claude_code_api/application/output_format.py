@@ -110,4 +110,5 @@ def shape_result(result: CompletionResult, options: CallOptions) -> CompletionRe
         text = unwrap_json(text)
     if text == result.text and not cut:
         return result
-    return dataclasses.replace(result, text=text, stop_reason="stop" if cut else result.stop_reason)
+    stop = "stop" if cut and not result.tool_calls else result.stop_reason
+    return dataclasses.replace(result, text=text, stop_reason=stop)

@@ -231,15 +231,19 @@ class RouteDecision:
     reasoning: str = ""
     signals: dict[str, Any] = field(default_factory=dict)
     estimated_cost: dict[str, float] = field(default_factory=dict)
+    #: The learned router's probability that only the strong tier answers well (else None).
+    probability: float | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RouteDecision:
         """Parse a ``/v1/route`` response."""
+        probability = data.get("probability")
         return cls(
             recommended_model=str(data.get("recommended_model") or ""),
             reasoning=str(data.get("reasoning") or ""),
             signals=dict(data.get("signals") or {}),
             estimated_cost={k: float(v) for k, v in (data.get("estimated_cost") or {}).items()},
+            probability=None if probability is None else float(probability),
         )
 
 

@@ -1,16 +1,22 @@
 """The model auto-router: picks the cheapest adequate tier and explains why.
 
-Order of evaluation (the rules themselves are data, see ``default_rules.toml``):
+Two kinds of router share the hard constraints: the **learned** one (the default,
+:mod:`claude_code_api.routing.learned`: a model trained on which prompts a weak model fails and a
+strong one answers) and **rule sets** (``seed``, ``cost_aware`` or a file; the rules themselves are
+data, see ``default_rules.toml``). Order of evaluation:
 
 1. **Low budget** (hard constraint): ``budget_remaining < low_budget_tokens`` → the low-budget
    tier (haiku). Nothing overrides it.
-2. **Rules**, in order; the first rule whose conditions all hold picks the tier.
-3. **Default tier** (sonnet) when no rule matched.
+2. **Learned**: sonnet when the model's expected quality gain of the strong tier is above the
+   operating point's threshold (``strong_share``), else haiku. Opus is never picked here: the
+   training data has no opus-vs-sonnet outcomes, so nothing says where opus pays.
+   **Rules** instead: in order; the first rule whose conditions all hold picks the tier, and the
+   default tier (sonnet) when no rule matched.
 4. **Budget fit**: when the chosen tier's estimated tokens (prompt + context + expected output)
    exceed ``budget_remaining`` and a cheaper tier fits, the most capable cheaper tier that fits
    is used; when none fits, the cheapest tier is used (the budget check will likely refuse it).
 
->>> Router().route("hi").model
+>>> Router(default_rules()).route("hi").model
 'haiku'
 """
 
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from claude_code_api.errors import InvalidRequestError
 from claude_code_api.pricing import TIERS, PriceTable
+from claude_code_api.routing.learned import LearnedModel, packaged_model
 from claude_code_api.routing.rules import Rule, RuleSet, default_rules, load_rules
 from claude_code_api.routing.signals import (
     KeywordMatcher,
@@ -35,7 +42,12 @@ from claude_code_api.routing.tokens import estimate_tokens
 if TYPE_CHECKING:
     from claude_code_api.config import Settings
 
-__all__ = ["RouteDecision", "Router", "auto_select_model"]
+__all__ = ["DEFAULT_STRONG_SHARE", "LEARNED", "RouteDecision", "Router", "auto_select_model"]
+
+#: ``CCAPI_ROUTER_RULES`` value (and the unset default) that selects the learned router.
+LEARNED = "learned"
+#: The learned router's default operating point: the share of traffic sent to the strong tier.
+DEFAULT_STRONG_SHARE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,9 @@ class RouteDecision:
     rule: str
     signals: dict[str, Any] = field(default_factory=dict)
     estimated_cost: dict[str, float] = field(default_factory=dict)
+    #: Learned router only: the model's probability that only the strong tier answers well
+    #: (``None`` for rule sets, which have no probabilities).
+    probability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``/v1/route`` and the ``routed`` field of completions use it)."""
@@ -54,6 +69,7 @@ class RouteDecision:
             "model": self.model,
             "reasoning": self.reasoning,
             "rule": self.rule,
+            "probability": self.probability,
             "signals": dict(self.signals),
             "estimated_cost": dict(self.estimated_cost),
         }
@@ -72,18 +88,45 @@ class _Facts:
 
 
 class Router:
-    """Routes prompts to tiers with a :class:`RuleSet` and prices from a :class:`PriceTable`."""
+    """Routes prompts to tiers and prices them from a :class:`PriceTable`.
 
-    def __init__(self, rules: RuleSet | None = None, prices: PriceTable | None = None) -> None:
+    ``Router()`` is the learned router (the packaged model, the seed profile's budget settings);
+    ``Router(rules)`` routes by a :class:`RuleSet`; ``Router(rules, model=m)`` is the learned
+    model ``m`` with ``rules``' budget settings. ``strong_share`` is the learned router's
+    operating point: about that share of (validation) prompts goes to the strong tier.
+    """
+
+    def __init__(
+        self,
+        rules: RuleSet | None = None,
+        prices: PriceTable | None = None,
+        *,
+        model: LearnedModel | None = None,
+        strong_share: float = DEFAULT_STRONG_SHARE,
+    ) -> None:
+        if not 0 <= strong_share <= 1:
+            raise ValueError("strong_share must be between 0 and 1")
+        self.model = model if model is not None or rules is not None else packaged_model()
         self.rules = rules if rules is not None else default_rules()
         self.prices = prices if prices is not None else PriceTable()
+        self.strong_share = strong_share
+        self._threshold = self.model.threshold(strong_share) if self.model else 0.0
         self._matcher = KeywordMatcher(self.rules.keywords)
+
+    @property
+    def profile(self) -> str:
+        """``"learned"`` or the rule set's name/file."""
+        return LEARNED if self.model is not None else self.rules.source
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Router:
-        """Build from ``CCAPI_ROUTER_RULES`` and ``CCAPI_PRICING``; a bad rules file raises
+        """Build from ``CCAPI_ROUTER_RULES`` (unset or ``learned``: the learned router),
+        ``CCAPI_ROUTER_STRONG_SHARE`` and ``CCAPI_PRICING``; a bad rules file raises
         :class:`~claude_code_api.routing.rules.RulesFileError` here, i.e. at startup."""
-        return cls(load_rules(settings.router_rules), PriceTable(settings.pricing))
+        prices = PriceTable(settings.pricing)
+        if settings.router_rules in (None, LEARNED):
+            return cls(prices=prices, strong_share=settings.router_strong_share)
+        return cls(load_rules(settings.router_rules), prices)
 
     def route(
         self,
@@ -106,14 +149,18 @@ class Router:
             raise InvalidRequestError("context_size must be >= 0", param="context_size")
         if max_tokens is not None and max_tokens < 1:
             raise InvalidRequestError("max_tokens must be >= 1", param="max_tokens")
-        facts = self._facts(prompt, context_size)
+        facts = self._facts(prompt, context_size, keywords=self.model is None)
         rs = self.rules
+        probability: float | None = None
+        learned: dict[str, Any] | None = None
         if budget_remaining is not None and budget_remaining < rs.low_budget_tokens:
             tier, rule = rs.low_budget_tier, "low_budget"
             why = (
                 f"only {budget_remaining} budget tokens remain (under {rs.low_budget_tokens}): "
                 f"{tier} only"
             )
+        elif self.model is not None:
+            tier, rule, why, probability, learned = self._learned(prompt)
         else:
             matched = self._first_match(facts)
             if matched is None:
@@ -142,32 +189,71 @@ class Router:
         capped_from = None
         if max_tier is not None and TIERS.index(tier) > TIERS.index(max_tier):
             capped_from, tier = tier, max_tier
-            why += f"; capped at {tier} by the API key (the rules chose {capped_from})"
+            why += f"; capped at {tier} by the API key (the router chose {capped_from})"
         costs = {
             t: round(self.prices.cost(t, facts.total_tokens, self._output(t, max_tokens)), 8)
             for t in TIERS
         }
+        others = ", ".join(f"~${costs[t]:.6f} on {t}" for t in TIERS if t != tier)
         reasoning = (
             f"{tier}: {why}. Estimated {facts.prompt_tokens} prompt tokens"
             + (f" + {context_size} context tokens" if context_size else "")
-            + f"; ~${costs[tier]:.6f} on {tier} vs ~${costs['opus']:.6f} on opus."
+            + f"; ~${costs[tier]:.6f} on {tier} ({others})."
         )
         signals = self._signals(facts, context_size, rule, budget_remaining, downgraded_from)
         signals["capped_from"] = capped_from
+        signals["router"] = self.profile
+        if learned is not None:
+            signals["learned"] = learned
         return RouteDecision(
-            model=tier, reasoning=reasoning, rule=rule, signals=signals, estimated_cost=costs
+            model=tier,
+            reasoning=reasoning,
+            rule=rule,
+            signals=signals,
+            estimated_cost=costs,
+            probability=probability,
         )
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _facts(self, prompt: str, context_size: int) -> _Facts:
+    def _learned(self, prompt: str) -> tuple[str, str, str, float, dict[str, Any]]:
+        assert self.model is not None
+        pred = self.model.predict(prompt, explain=6)
+        strong = pred.score > self._threshold
+        tier = "sonnet" if strong else "haiku"
+        why = (
+            f"learned router: P(only the strong tier answers well) {pred.p_strong:.2f}, "
+            f"P(only haiku does) {pred.p_weak:.2f}; expected gain {pred.score:+.3f} "
+            f"{'>' if strong else '<='} {self._threshold:+.3f}, the threshold that sends "
+            f"{self.strong_share:.0%} of traffic to the strong tier"
+        )
+        if pred.top_features:
+            why += (
+                " (strongest signals: "
+                + ", ".join(f"{name!r} {value:+.3f}" for name, value in pred.top_features[:3])
+                + ")"
+            )
+        learned = {
+            "p_strong": round(pred.p_strong, 4),
+            "p_weak": round(pred.p_weak, 4),
+            "score": round(pred.score, 4),
+            "threshold": round(self._threshold, 4),
+            "strong_share": self.strong_share,
+            "top_features": [list(f) for f in pred.top_features],
+        }
+        return tier, LEARNED, why, round(pred.p_strong, 4), learned
+
+    def _facts(self, prompt: str, context_size: int, *, keywords: bool) -> _Facts:
         tokens = estimate_tokens(prompt)
+        # the learned router reads no keyword lists: skip the matching (it is the costly part)
         return _Facts(
             prompt_tokens=tokens,
             total_tokens=tokens + context_size,
             structure=structure_of(prompt),
-            matches=self._matcher.match(PromptView(prompt)),
-            instruction_matches=self._matcher.match(PromptView(instruction_of(prompt))),
+            matches=self._matcher.match(PromptView(prompt)) if keywords else {},
+            instruction_matches=(
+                self._matcher.match(PromptView(instruction_of(prompt))) if keywords else {}
+            ),
         )
 
     def _first_match(self, facts: _Facts) -> Rule | None:
@@ -262,10 +348,10 @@ def auto_select_model(
     prompt: str, context_size: int = 0, budget_remaining: int | None = None
 ) -> str:
     """The seed's API: the tier alias (``"haiku"``, ``"sonnet"`` or ``"opus"``) for a prompt,
-    with the default rules and prices.
+    with the default (learned) router and prices.
 
-    >>> auto_select_model("Analyze this stack trace and find the root cause")
-    'sonnet'
+    >>> auto_select_model("hi", budget_remaining=10)
+    'haiku'
     """
     return (
         _default_router()

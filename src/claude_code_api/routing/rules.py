@@ -1,7 +1,9 @@
 """Routing rules as data: the dataclasses, the packaged profiles and TOML/YAML rule files.
 
-Two profiles are packaged: ``default`` (the seed's rules, ``default_rules.toml``) and
-``cost_aware`` (``cost_aware_rules.toml``: a large context alone no longer means opus).
+Two rule profiles are packaged: ``seed`` (the seed's rules, ``default_rules.toml``; ``default``
+is its older name, kept so existing rules files still load) and ``cost_aware``
+(``cost_aware_rules.toml``: a large context alone no longer means opus). The service's default
+router is not a rule set but the learned one (:mod:`claude_code_api.routing.learned`).
 ``CCAPI_ROUTER_RULES`` names a profile or a rules file. A rules file either replaces the rules
 or, with ``extends = "<profile>"``, edits them: override settings, replace or add keyword lists
 (``[keywords]``), append keywords (``[add_keywords]``), change a rule by naming it (only the
@@ -41,7 +43,11 @@ __all__ = [
 
 DEFAULT_RULES_NAME = "default_rules.toml"
 #: Packaged rule profiles: ``CCAPI_ROUTER_RULES`` and ``extends`` accept these names.
-PROFILES: dict[str, str] = {"default": DEFAULT_RULES_NAME, "cost_aware": "cost_aware_rules.toml"}
+PROFILES: dict[str, str] = {
+    "seed": DEFAULT_RULES_NAME,
+    "default": DEFAULT_RULES_NAME,  # the seed profile's name before the learned router
+    "cost_aware": "cost_aware_rules.toml",
+}
 
 _INT_FIELDS = (
     "tokens_over",
@@ -146,18 +152,19 @@ def _profile_raw(name: str) -> dict[str, Any]:
 def builtin_rules(name: str) -> RuleSet:
     """A packaged profile's rules (``KeyError`` for a name not in :data:`PROFILES`)."""
     source = PROFILES[name]
+    name = "seed" if name == "default" else name  # one profile, two names
     raw = copy.deepcopy(_profile_raw(name))
     return _build(raw, _Locator(_profile_text(name), source), name)
 
 
 def default_rules() -> RuleSet:
-    """The packaged default rules (the seed's, ``default_rules.toml``)."""
-    return builtin_rules("default")
+    """The seed's rules (profile ``seed``, ``default_rules.toml``)."""
+    return builtin_rules("seed")
 
 
 def load_rules(path: str | Path | None = None) -> RuleSet:
     """Rules from a profile name (:data:`PROFILES`) or a TOML (``.toml``) or YAML
-    (``.yaml``/``.yml``) file; ``None`` → the default profile.
+    (``.yaml``/``.yml``) file; ``None`` → the seed profile.
 
     Raises :class:`RulesFileError` (``"file:line: message"``) when the file is missing,
     malformed or semantically invalid.

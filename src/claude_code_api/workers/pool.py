@@ -40,6 +40,7 @@ from claude_code_api.errors import (
 )
 from claude_code_api.workers import orphans
 from claude_code_api.workers.runner import CLIRunner, Runner, kill_group
+from claude_code_api.workers.suspended import SuspendedRuns
 from claude_code_api.workers.warm import WarmRunner
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class PoolStats:
     idle: int
     queued: int
     max_workers: int
+    suspended: int = 0  # runs parked on client tool calls (no worker slot held)
 
 
 class JobState(enum.StrEnum):
@@ -252,6 +254,7 @@ class WorkerPool:
             idle=max(0, self.max_workers - busy),
             queued=self._waiting,
             max_workers=self.max_workers,
+            suspended=len(suspended_runs(self.runner) or ()),
         )
 
     def live_pids(self) -> dict[str, int]:
@@ -394,6 +397,14 @@ class WorkerPool:
         for job_id, job in list(self._jobs.items()):
             if job.state is JobState.DONE and now - job.finished_at > ttl:
                 del self._jobs[job_id]
+
+
+def suspended_runs(runner: Runner) -> SuspendedRuns | None:
+    """The runner's parked tool runs (a :class:`WarmRunner` parks them in its cold runner)."""
+    found = getattr(runner, "suspended", None)
+    if found is None:
+        found = getattr(getattr(runner, "cold", None), "suspended", None)
+    return found if isinstance(found, SuspendedRuns) else None
 
 
 def _default_runner(settings: Settings) -> Runner:

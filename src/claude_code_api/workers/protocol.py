@@ -13,6 +13,12 @@ Facts this relies on (verified against the real CLI 2.1.x, see DEVELOPERS.md):
   maximum". OpenAI semantics are "truncate and say ``finish_reason: length``", so the parser
   flags :attr:`StreamParser.truncated` on the first ``message_delta`` with
   ``stop_reason: max_tokens`` and the runner stops the CLI there.
+- with client tools (MCP, see :mod:`~claude_code_api.workers.tool_bridge`) a turn that ends in
+  ``stop_reason: tool_use`` has all its ``tool_use`` blocks streamed (``content_block_start``,
+  ``input_json_delta`` fragments) before ``message_stop``, and only then does the CLI call the
+  tools: :attr:`StreamParser.tool_turn` is set there, and :meth:`StreamParser.tool_turn_result`
+  returns the calls. ``usage`` and ``total_cost_usd`` of the final ``result`` event count every
+  turn of the process, so the turns already reported are subtracted from it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import logging
 import re
 from typing import Any
 
-from claude_code_api.domain import CompletionResult, TextDelta, Usage
+from claude_code_api.domain import CompletionResult, TextDelta, ToolCall, Usage
 from claude_code_api.errors import (
     CLIBudgetCapError,
     CLIOutputError,
@@ -32,6 +38,7 @@ from claude_code_api.errors import (
     UpstreamRateLimitError,
 )
 from claude_code_api.pricing import PriceTable
+from claude_code_api.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +134,25 @@ class StreamParser:
         self.bad_lines = 0
         self.lines = 0
         self._text: list[str] = []
+        self._thinking: list[str] = []
         self._message_text: list[str] = []
         self._message_usage = Usage()
         self._message_model = ""
         self._init_model = ""  # from the ``system``/``init`` event
         self._announced = False  # the first text delta (a TextDelta) was returned
+        self._blocks: dict[int, dict[str, Any]] = {}  # tool_use blocks of the current message
+        self._calls: list[dict[str, Any]] = []  # this turn's finished tool_use blocks
+        self._stop_reason = ""
+        self._turn_usage = Usage()
+        self._billed = Usage()  # reported by earlier (tool) turns of this process
+        self.tool_turn = False
+
+    def start_turn(self) -> None:
+        """Forget the last turn's text and calls (a suspended run is being resumed)."""
+        self._message_text = []
+        self._calls = []
+        self._turn_usage = Usage()
+        self.tool_turn = False
 
     @property
     def streamed_text(self) -> str:
@@ -169,8 +190,17 @@ class StreamParser:
         if kind == "message_start":
             message = event.get("message") or {}
             self._message_text = []
+            self._blocks = {}
             self._message_usage = usage_from(message.get("usage") or {})
             self._message_model = str(message.get("model") or "")
+        elif kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                self._blocks[_int(event.get("index"))] = {
+                    "id": str(block.get("id") or ""),
+                    "name": str(block.get("name") or ""),
+                    "json": [],
+                }
         elif kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
@@ -181,13 +211,45 @@ class StreamParser:
                     model = self._message_model or self._init_model or self.model
                     return [TextDelta(delta["text"], model=model)]
                 return [delta["text"]]
+            if delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                self._thinking.append(delta["thinking"])  # counted, never shown to the caller
+            if delta.get("type") == "input_json_delta":
+                block = self._blocks.get(_int(event.get("index")))
+                if block is not None:
+                    block["json"].append(str(delta.get("partial_json") or ""))
+        elif kind == "content_block_stop":
+            block = self._blocks.pop(_int(event.get("index")), None)
+            if block is not None:
+                self._calls.append(block)
         elif kind == "message_delta":
             usage = event.get("usage") or {}
             if "output_tokens" in usage:
                 self._message_usage.output_tokens = _int(usage["output_tokens"])
-            if (event.get("delta") or {}).get("stop_reason") == "max_tokens":
+            self._stop_reason = str((event.get("delta") or {}).get("stop_reason") or "")
+            if self._stop_reason == "max_tokens":
                 self.truncated = True
+        elif kind == "message_stop":
+            _add(self._turn_usage, self._message_usage)
+            if self._stop_reason == "tool_use" and self._calls:
+                self.tool_turn = True
         return []
+
+    def tool_turn_result(self, prefix: str = "") -> CompletionResult:
+        """The turn that ended in tool calls (names without ``prefix``), as a suspended result."""
+        calls = [_tool_call(block, prefix) for block in self._calls]
+        usage = self._turn_usage
+        model = self._message_model or self.model
+        usage.cost_usd = self.prices.cost(model, usage.prompt_tokens, usage.output_tokens)
+        _add(self._billed, usage)
+        self._billed.cost_usd += usage.cost_usd
+        return CompletionResult(
+            text="".join(self._message_text),
+            model=model,
+            usage=usage,
+            stop_reason="tool_calls",
+            tool_calls=calls,
+            suspended=True,
+        )
 
     def finish(self) -> CompletionResult:
         """The final result; raises a typed error when there is none or it is an error.
@@ -210,16 +272,17 @@ class StreamParser:
             if _LENGTH_ERROR.search(text) and self._message_text:
                 return self._truncated_result()
             raise classify_result_error(event)
-        usage = usage_from(event.get("usage") or {})
+        usage = _minus(usage_from(event.get("usage") or {}), self._billed)
         if not text:
             # Known CLI bug: an empty `result` although tokens were streamed.
-            text = self.streamed_text
+            text = "".join(self._message_text) if self._billed.output_tokens else self.streamed_text
         if not text and usage.output_tokens > 0:
             raise CLIOutputError("The CLI reported output tokens but returned no text.")
         model = model_from(event, self.model)
+        usage.thinking_tokens = self._thinking_tokens(usage.output_tokens, text)
         cost = event.get("total_cost_usd")
         if isinstance(cost, int | float) and not isinstance(cost, bool):
-            usage.cost_usd = float(cost)
+            usage.cost_usd = max(0.0, float(cost) - self._billed.cost_usd)
         else:
             usage.cost_usd = self.prices.cost(model, usage.prompt_tokens, usage.output_tokens)
         return CompletionResult(
@@ -232,6 +295,13 @@ class StreamParser:
             stop_reason="stop",
         )
 
+    def _thinking_tokens(self, output_tokens: int, text: str) -> int:
+        # estimated from the streamed thinking text, at most the output the answer leaves
+        if not self._thinking:
+            return 0
+        left = max(output_tokens - estimate_tokens(text), 0)
+        return min(estimate_tokens("".join(self._thinking)), left)
+
     def _truncated_result(self) -> CompletionResult:
         usage = Usage(
             input_tokens=self._message_usage.input_tokens,
@@ -241,6 +311,43 @@ class StreamParser:
         )
         model = self._message_model or self.model
         usage.cost_usd = self.prices.cost(model, usage.prompt_tokens, usage.output_tokens)
+        usage.thinking_tokens = self._thinking_tokens(
+            usage.output_tokens, "".join(self._message_text)
+        )
         return CompletionResult(
             text="".join(self._message_text), model=model, usage=usage, stop_reason="length"
         )
+
+
+def _add(total: Usage, more: Usage) -> None:
+    total.input_tokens += more.input_tokens
+    total.output_tokens += more.output_tokens
+    total.cache_creation_input_tokens += more.cache_creation_input_tokens
+    total.cache_read_input_tokens += more.cache_read_input_tokens
+
+
+def _minus(usage: Usage, billed: Usage) -> Usage:
+    return Usage(
+        input_tokens=max(0, usage.input_tokens - billed.input_tokens),
+        output_tokens=max(0, usage.output_tokens - billed.output_tokens),
+        cache_creation_input_tokens=max(
+            0, usage.cache_creation_input_tokens - billed.cache_creation_input_tokens
+        ),
+        cache_read_input_tokens=max(
+            0, usage.cache_read_input_tokens - billed.cache_read_input_tokens
+        ),
+    )
+
+
+def _tool_call(block: dict[str, Any], prefix: str) -> ToolCall:
+    name = block["name"]
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix) :]
+    raw = "".join(block["json"]).strip() or "{}"
+    try:
+        arguments = json.loads(raw)
+    except ValueError:
+        return ToolCall(id=block["id"], name=name, error=f"arguments are not valid JSON: {raw!r}")
+    if not isinstance(arguments, dict):
+        return ToolCall(id=block["id"], name=name, error="arguments are not a JSON object")
+    return ToolCall(id=block["id"], name=name, arguments=arguments)

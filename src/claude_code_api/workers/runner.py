@@ -10,6 +10,11 @@ Every call:
   bounded per line and in total;
 - ends with the process group killed (SIGTERM, a short grace, SIGKILL) and the process reaped,
   whether it finished, failed, timed out or its consumer went away.
+
+A task with client tools runs with the MCP bridge (:mod:`~claude_code_api.workers.tool_bridge`)
+and may end its turn *suspended* on the model's tool calls: the process is then kept in
+:attr:`CLIRunner.suspended` instead of being killed, until a task carrying the results resumes
+it (:mod:`~claude_code_api.workers.suspended`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from claude_code_api.errors import (
 from claude_code_api.pricing import PriceTable, resolve_model
 from claude_code_api.workers import orphans
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
+from claude_code_api.workers.suspended import SuspendedRuns, ToolRun
+from claude_code_api.workers.tool_bridge import Bridge, system_addendum, uses_tools
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +91,18 @@ def build_env(
 
     ``settings.env_allowlist`` adds exact names or ``PREFIX_*`` patterns (cloud credentials).
     ``task.max_tokens`` becomes ``CLAUDE_CODE_MAX_OUTPUT_TOKENS`` (the CLI's upstream
-    ``max_tokens``, verified with the fake upstream).
+    ``max_tokens``, verified with the fake upstream). ``task.thinking_budget`` becomes
+    ``MAX_THINKING_TOKENS``: ``0`` makes the CLI send ``thinking: {"type": "disabled"}`` to every
+    model, ``N`` a haiku budget of N (sonnet and opus stay adaptive); verified on CLI 2.1.197.
     """
     source = os.environ if base is None else base
     env = {k: v for k, v in source.items() if env_allowed(k, tuple(settings.env_allowlist))}
     if task.max_tokens is not None:
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(task.max_tokens)
+    if task.thinking_budget is not None:
+        env["MAX_THINKING_TOKENS"] = str(task.thinking_budget)
+    else:
+        env.pop("MAX_THINKING_TOKENS", None)  # the CLI's default, not the server's environment
     env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
     env.update(retry_bounds(settings, task, env))
     return env
@@ -146,8 +159,21 @@ def cli_command(settings: Settings) -> list[str]:
     return [found]
 
 
+def system_prompt(settings: Settings, task: TaskRequest) -> str:
+    """The chat-mode system prompt: the request's (or the default), plus what it must say
+    about the client tools offered, if any."""
+    system = system_prompt_of(settings, task)
+    if uses_tools(task):
+        system = f"{system}\n\n{system_addendum(task)}" if system else system_addendum(task)
+    return system
+
+
 def build_argv(
-    settings: Settings, task: TaskRequest, *, system_prompt_file: Path | None = None
+    settings: Settings,
+    task: TaskRequest,
+    *,
+    system_prompt_file: Path | None = None,
+    extra: list[str] | None = None,
 ) -> list[str]:
     """The full argv (no prompt: it goes on stdin).
 
@@ -167,15 +193,17 @@ def build_argv(
     ]
     if task.images:
         argv += ["--input-format", "stream-json"]  # see stdin_payload
+    if task.effort is not None:
+        argv += ["--effort", task.effort]  # upstream output_config.effort (sonnet/opus)
     if task.mode is Mode.AGENT:
         if task.max_budget_usd is not None:
             argv += ["--max-budget-usd", f"{task.max_budget_usd:.6f}"]
         return argv
-    system = system_prompt_of(settings, task)
     if system_prompt_file is not None:
         argv += ["--tools", "", "--system-prompt-file", str(system_prompt_file)]
     else:
-        argv += ["--tools", "", "--system-prompt", system]
+        argv += ["--tools", "", "--system-prompt", system_prompt(settings, task)]
+    argv += extra or []  # the MCP bridge's flags for client tools
     argv.append("--no-session-persistence")
     if settings.bare:
         argv.append("--bare")
@@ -223,6 +251,14 @@ class CLIRunner:
         self.settings = settings
         self.prices = prices or PriceTable(settings.pricing)
         self.base_env = base_env
+        #: Runs parked on client tool calls (their own cap and timeout, no worker slot).
+        self.suspended = SuspendedRuns(
+            max_runs=settings.max_suspended_runs, ttl=settings.tool_call_timeout
+        )
+
+    async def aclose(self) -> None:
+        """End every suspended run (the pool calls this on close)."""
+        await self.suspended.aclose()
 
     async def run(self, task: TaskRequest, *, timeout: float | None = None) -> CompletionResult:
         """Run a task to completion and return its result."""
@@ -243,6 +279,11 @@ class CLIRunner:
         Raises:
             CLINotFoundError, CLIExitError, CLIOutputError, CLIResultError, TaskTimeoutError.
         """
+        if uses_tools(task) and task.mode is Mode.CHAT:
+            async with contextlib.aclosing(self._tool_stream(task, timeout, on_spawn)) as items:
+                async for item in items:
+                    yield item
+            return
         env = build_env(self.settings, task, self.base_env)
         limit = self.settings.max_output_bytes
         loop = asyncio.get_running_loop()
@@ -254,7 +295,7 @@ class CLIRunner:
         workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
         orphans.mark_owner(workdir)
         system_file = Path(workdir) / "system-prompt.txt"
-        system_file.write_text(system_prompt_of(self.settings, task), encoding="utf-8")
+        system_file.write_text(system_prompt(self.settings, task), encoding="utf-8")
         argv = build_argv(self.settings, task, system_prompt_file=system_file)
         proc: asyncio.subprocess.Process | None = None
         stdin_task: asyncio.Task[None] | None = None
@@ -296,7 +337,7 @@ class CLIRunner:
                 if parser.result_event is not None:
                     break
             if not parser.truncated:  # truncated: the cleanup below stops the CLI at once
-                await _wait_exit(proc, deadline, loop)
+                await wait_exit(proc, deadline)
             if parser.result_event is None and not parser.truncated and proc.returncode:
                 stderr = await _finish_drain(stderr_task)
                 raise CLIExitError(
@@ -314,6 +355,108 @@ class CLIRunner:
             if proc is not None:
                 await _uncancellable(_cleanup(proc, stdin_task, stderr_task))
             shutil.rmtree(workdir, ignore_errors=True)
+
+    async def _tool_stream(
+        self, task: TaskRequest, timeout: float | None, on_spawn: SpawnHook | None
+    ) -> AsyncGenerator[str | CompletionResult, None]:
+        """A turn of a tool run: a suspended one resumed with ``task.tool_results``, or a new
+        one (also when the suspended run is gone: ``task.prompt`` then holds the rebuilt
+        conversation)."""
+        loop = asyncio.get_running_loop()
+        seconds = timeout or task.timeout or self.settings.task_timeout
+        deadline = loop.time() + seconds
+        run = None
+        if task.tool_results:
+            ids = [r.tool_call_id for r in task.tool_results]
+            run = self.suspended.claim(task.project_id, ids)
+            if run is not None:
+                run.resume(task.tool_results)
+        if run is None:
+            run = await self._start_tool_run(task)
+        if on_spawn is not None:
+            on_spawn(run.proc)
+        parked = finished = False
+        try:
+            async for item in run.turn(deadline, seconds):
+                if isinstance(item, CompletionResult) and item.suspended:
+                    # Calls with bad arguments are reported, not waited for: end the run.
+                    valid = not any(c.error for c in item.tool_calls)
+                    item.suspended = parked = valid and self.suspended.add(run)
+                yield item
+            finished = True
+        except CLIError as exc:
+            exc.detail = exc.detail or summarize_stderr(await _finish_drain(run.tasks[1]))
+            raise
+        finally:
+            if parked and not finished:  # the consumer left at the suspended result
+                self.suspended.discard(run)
+            if not (parked and finished):
+                await _uncancellable(run.close())
+
+    async def _start_tool_run(self, task: TaskRequest) -> ToolRun:
+        root = self.settings.workdir_root
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
+        try:
+            system_file = Path(workdir) / "system-prompt.txt"
+            system_file.write_text(system_prompt(self.settings, task), encoding="utf-8")
+            bridge = Bridge(task, Path(workdir))
+            await bridge.start()
+        except BaseException:
+            remove_workdir(workdir)
+            raise
+        argv = build_argv(self.settings, task, system_prompt_file=system_file, extra=bridge.argv())
+        limit = self.settings.max_output_bytes
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=workdir,
+                env=tool_env(build_env(self.settings, task, self.base_env)),
+                start_new_session=True,
+                limit=limit,
+            )
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            await bridge.close()
+            remove_workdir(workdir)
+            raise CLINotFoundError(f"Cannot start the Claude CLI: {exc.strerror}") from exc
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(_feed_stdin(proc, stdin_payload(task))),
+            asyncio.create_task(_drain(proc.stderr)),
+        ]
+        parser = StreamParser(model=model_id(self.settings, task.model), prices=self.prices)
+        return ToolRun(
+            task=task,
+            proc=proc,
+            bridge=bridge,
+            parser=parser,
+            limit=limit,
+            workdir=workdir,
+            tasks=tasks,
+        )
+
+
+def tool_env(env: dict[str, str]) -> dict[str, str]:
+    """A tool run's environment. The real CLI (2.1.197) connects MCP servers *non-blocking* by
+    default: a bridge not ready within a moment (a loaded machine) is left "pending" and the
+    first request goes upstream without the tools. ``MCP_CONNECTION_NONBLOCKING=0`` makes it
+    wait for the handshake (verified with a bridge delayed by 4 s)."""
+    return {**env, "MCP_CONNECTION_NONBLOCKING": "0"}
+
+
+def remove_workdir(path: str) -> None:
+    """Remove a task's working directory (whatever is left in it)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def cleanup_process(proc: asyncio.subprocess.Process, tasks: list[asyncio.Task[Any]]) -> None:
+    """Kill and reap a CLI process group and end its stdin/stderr helper tasks."""
+    stdin_task = tasks[0] if tasks else None
+    stderr_task = tasks[1] if len(tasks) > 1 else None
+    await _cleanup(proc, stdin_task, stderr_task)
 
 
 async def read_output_line(
@@ -334,6 +477,11 @@ async def read_output_line(
         ) from None
     except (ValueError, asyncio.LimitOverrunError) as exc:
         raise CLIOutputError(f"A CLI output line exceeded {limit} bytes.") from exc
+
+
+async def wait_exit(proc: asyncio.subprocess.Process, deadline: float) -> None:
+    """Give the CLI a bounded time to exit after its final result."""
+    await _wait_exit(proc, deadline, asyncio.get_running_loop())
 
 
 async def _wait_exit(

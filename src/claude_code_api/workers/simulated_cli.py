@@ -50,6 +50,17 @@ marker             environment variable          effect
 The stderr of ``exit=N`` mentions the ``ANTHROPIC_API_KEY`` it was given, as a crashing CLI
 might, so tests can check the service redacts keys from error details.
 
+Client tools: with ``--mcp-config FILE`` it starts the config's stdio MCP servers like the real
+CLI (``initialize``, ``notifications/initialized``, ``tools/list``) and offers their tools as
+``mcp__<server>__<tool>``. A marker ``[[call:NAME {"json": "args"}]]`` (repeat it for parallel
+calls; ``[[call2:NAME]]`` for the step after the first results) makes it answer with
+``tool_use`` (stream events, then one ``assistant`` message per call), then send ``tools/call``
+(``_meta`` carrying the tool_use id; all at once when the tools are ``readOnlyHint``, else one
+after another) and wait for the answers however long, print the ``user`` tool_result message
+and go on: more calls, or the text ``Tool results: <r1> | <r2>``. Calls without arguments get a
+sample value per required property. Rounds already rendered in the prompt (``<tool_results>``)
+count as steps done, as in the fake upstream (``tests/fakes/upstream.py``).
+
 With ``--input-format stream-json`` (verified on the real CLI 2.1.197, see DEVELOPERS.md) one
 process answers many user messages, one JSON line each
 (``{"type":"user","message":{"role":"user","content":"..."}}``), with one ``result`` event per
@@ -88,6 +99,8 @@ ALIAS_IDS: dict[str, str] = {
     "opus": "claude-opus-4-1",
 }
 _MARKER = re.compile(r"\[\[sim:([a-z_]+)(?:=([^\]]*))?\]\]")
+_CALL = re.compile(r"\[\[call(\d*):([A-Za-z0-9_-]+)\s*(\{.*?\})?\]\]", re.S)
+_RESULTS_OPEN = "<tool_results>"
 
 _ERRORS: dict[str, tuple[str, int | None, str]] = {
     # kind: (subtype, api_error_status, result text) as the real CLI reports them
@@ -137,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-session-persistence", action="store_true")
     parser.add_argument("--bare", action="store_true")
     parser.add_argument("--max-budget-usd", type=float)
+    parser.add_argument("--effort", choices=("low", "medium", "high", "max"))
+    parser.add_argument("--mcp-config", default=None)
+    parser.add_argument("--strict-mcp-config", action="store_true")
+    parser.add_argument("--allowedTools", default=None)
     parser.add_argument("--version", "-v", action="store_true")
     return parser
 
@@ -247,7 +264,14 @@ def run(
         out.raw('{"type": "result", "result": "trunc')
         return 0
 
-    if "big" in k:
+    tool_turns = 0
+    tool_usage = {"input_tokens": 0, "output_tokens": 0}
+    results = _tool_loop(args, out, prompt, model, tool_usage) if args.mcp_config else None
+    if results is not None:
+        tool_turns, results_text = results
+    if results is not None and tool_turns:
+        text = "Tool results: " + results_text
+    elif "big" in k:
         text = "x" * int(k["big"])
     elif "echo_env" in k:
         text = "env: " + " ".join(sorted(environ))
@@ -270,6 +294,9 @@ def run(
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
     }
+    final_usage = dict(usage)  # the last message alone; the result counts every turn
+    usage["input_tokens"] += tool_usage["input_tokens"]
+    usage["output_tokens"] += tool_usage["output_tokens"]
     rate = DEFAULT_RATES[tier_of(model)]
     cost = round((input_tokens * rate.input + len(pieces) * rate.output) / 1000.0, 10)
     state["history"] = history + len(prompt_bytes) + len(" ".join(words))
@@ -290,7 +317,7 @@ def run(
                     "model": model,
                     "content": [],
                     "stop_reason": None,
-                    "usage": dict(usage, output_tokens=1),
+                    "usage": dict(final_usage, output_tokens=1),
                 },
             }
         )
@@ -372,6 +399,7 @@ def run(
         result = _result(
             model, shown, usage, cost, is_error=False, session_id=session_id, started=started
         )
+        result["num_turns"] = 1 + tool_turns
     if args.output_format == "text":
         out.raw(result["result"])
     elif args.output_format == "json":
@@ -379,6 +407,181 @@ def run(
     else:
         out.event(result)
     return 1 if result["is_error"] else 0
+
+
+class _McpServer:
+    """One stdio MCP server from ``--mcp-config``, spoken to like the real CLI does."""
+
+    def __init__(self, name: str, spec: dict[str, Any]) -> None:
+        self.name = name
+        env = dict(os.environ, **(spec.get("env") or {}))
+        self.proc = subprocess.Popen(
+            [spec["command"], *spec.get("args", [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._next = 0
+        self.tools: list[dict[str, Any]] = []
+
+    def send(self, method: str, params: dict[str, Any], *, notify: bool = False) -> int:
+        self._next += 1
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+        if not notify:
+            message["id"] = self._next
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+        return self._next
+
+    def receive(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        while line := self.proc.stdout.readline():
+            message = json.loads(line)
+            if isinstance(message, dict) and "id" in message:
+                return message
+        return {"error": {"code": -32000, "message": "Connection closed"}}
+
+    def handshake(self) -> None:
+        self.send("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}})
+        self.receive()
+        self.send("notifications/initialized", {}, notify=True)
+        self.send("tools/list", {})
+        self.tools = list((self.receive().get("result") or {}).get("tools") or [])
+
+
+def _mcp_servers(path: str) -> list[_McpServer]:
+    with open(path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    servers = []
+    for name, spec in (config.get("mcpServers") or {}).items():
+        try:
+            server = _McpServer(name, spec)
+            server.handshake()
+        except (OSError, ValueError, KeyError):
+            continue  # like the real CLI: a server that fails to start gives no tools
+        servers.append(server)
+    return servers
+
+
+def _sample(schema: dict[str, Any]) -> dict[str, Any]:
+    samples = {"string": "sample", "integer": 1, "number": 1, "boolean": True, "array": []}
+    props = schema.get("properties") or {}
+    return {
+        name: samples.get(str((props.get(name) or {}).get("type")), {})
+        for name in schema.get("required") or []
+    }
+
+
+def _tool_loop(
+    args: argparse.Namespace, out: _Out, prompt: str, model: str, usage: dict[str, int]
+) -> tuple[int, str]:
+    """Run the prompt's tool steps through the MCP servers; ``(turns, last results)``."""
+    servers = _mcp_servers(args.mcp_config)
+    tools = {
+        f"mcp__{server.name}__{tool['name']}": (server, tool)
+        for server in servers
+        for tool in server.tools
+    }
+    step = prompt.count(_RESULTS_OPEN) + 1
+    turns, last = 0, ""
+    while True:
+        calls = []
+        for match in _CALL.finditer(prompt):
+            full = f"mcp__{servers[0].name}__{match.group(2)}" if servers else ""
+            if int(match.group(1) or 1) == step and full in tools:
+                schema = tools[full][1].get("inputSchema") or {}
+                calls.append(
+                    (full, json.loads(match.group(3)) if match.group(3) else _sample(schema))
+                )
+        if not calls:
+            break
+        last = _tool_turn(out, model, calls, tools, usage, len(prompt) // 4 + 1)
+        turns += 1
+        step += 1
+    for server in servers:
+        if server.proc.stdin is not None:
+            server.proc.stdin.close()
+        server.proc.wait(timeout=5)
+    return turns, last
+
+
+def _tool_turn(
+    out: _Out,
+    model: str,
+    calls: list[tuple[str, dict[str, Any]]],
+    tools: dict[str, tuple[_McpServer, dict[str, Any]]],
+    usage: dict[str, int],
+    input_tokens: int,
+) -> str:
+    """Print one ``tool_use`` turn, call the tools, print the results; their texts joined."""
+    message_id = f"msg_sim_{uuid.uuid4().hex[:12]}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "tool_use", "id": f"toolu_sim_{uuid.uuid4().hex[:16]}", "name": n, "input": a}
+        for n, a in calls
+    ]
+    output_tokens = 8 * len(blocks)
+    usage["input_tokens"] += input_tokens
+    usage["output_tokens"] += output_tokens
+    start = {"input_tokens": input_tokens, "output_tokens": 1}
+    message = {"id": message_id, "type": "message", "role": "assistant", "model": model}
+    out.stream_event({"type": "message_start", "message": dict(message, content=[], usage=start)})
+    for index, block in enumerate(blocks):
+        out.stream_event(
+            {"type": "content_block_start", "index": index, "content_block": dict(block, input={})}
+        )
+        raw = json.dumps(block["input"])
+        for piece in ("", raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+            delta = {"type": "input_json_delta", "partial_json": piece}
+            out.stream_event({"type": "content_block_delta", "index": index, "delta": delta})
+        out.event({"type": "assistant", "message": dict(message, content=[block])})
+        out.stream_event({"type": "content_block_stop", "index": index})
+    out.stream_event(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": output_tokens},
+        }
+    )
+    out.stream_event({"type": "message_stop"})
+    # Like the real CLI: all at once for read-only tools, else one call after another.
+    parallel = all(
+        (tools[b["name"]][1].get("annotations") or {}).get("readOnlyHint") for b in blocks
+    )
+    answers: dict[str, dict[str, Any]] = {}
+    waiting: dict[tuple[str, int], str] = {}  # (server, rpc id) -> tool_use id
+    for block in blocks:
+        server, tool = tools[block["name"]]
+        params = {
+            "name": tool["name"],
+            "arguments": block["input"],
+            "_meta": {"claudecode/toolUseId": block["id"]},
+        }
+        rpc_id = server.send("tools/call", params)
+        if parallel:
+            waiting[(server.name, rpc_id)] = str(block["id"])
+        else:
+            answers[str(block["id"])] = server.receive()
+    for server_name, _rpc_id in list(waiting):
+        server = next(s for s, _t in tools.values() if s.name == server_name)
+        reply = server.receive()  # the answers may come in any order
+        answers[waiting.get((server_name, int(reply.get("id") or 0)), "")] = reply
+    content = []
+    texts = []
+    for block in blocks:
+        reply = answers.get(str(block["id"]), {})
+        result = reply.get("result") or {}
+        error = reply.get("error")
+        parts = result.get("content") or [
+            {"type": "text", "text": f"MCP error {(error or {}).get('message', '')}"}
+        ]
+        entry = {"type": "tool_result", "tool_use_id": block["id"], "content": parts}
+        if result.get("isError") or error:
+            entry["is_error"] = True
+        content.append(entry)
+        texts.append("".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)))
+    out.event({"type": "user", "message": {"role": "user", "content": content}})
+    return " | ".join(texts)
 
 
 def _init_event(out: _Out, args: argparse.Namespace, model: str) -> None:

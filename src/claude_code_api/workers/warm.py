@@ -80,6 +80,7 @@ from claude_code_api.workers.runner import (
     system_prompt_of,
     terminate,
 )
+from claude_code_api.workers.tool_bridge import uses_tools
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class WarmKey:
     project_id: str
     system_prompt: str
     bare: bool
+    thinking_budget: int | None = 0  # MAX_THINKING_TOKENS and --effort are fixed at spawn
+    effort: str | None = None
 
     @classmethod
     def of(cls, settings: Settings, task: TaskRequest) -> WarmKey:
@@ -106,12 +109,20 @@ class WarmKey:
             project_id=task.project_id,
             system_prompt=system_prompt_of(settings, task),
             bare=settings.bare,
+            thinking_budget=task.thinking_budget,
+            effort=task.effort,
         )
 
 
 def warm_eligible(task: TaskRequest) -> bool:
-    """Chat-mode tasks without images whose prompt the CLI would not take as a slash command."""
-    return task.mode is Mode.CHAT and not task.images and not task.prompt.lstrip().startswith("/")
+    """Chat-mode tasks without images or client tools whose prompt the CLI would not take as a
+    slash command (tool runs need the MCP bridge, started with the process)."""
+    return (
+        task.mode is Mode.CHAT
+        and not task.images
+        and not uses_tools(task)
+        and not task.prompt.lstrip().startswith("/")
+    )
 
 
 def user_line(text: str) -> bytes:
@@ -257,6 +268,9 @@ class WarmRunner:
         idle, self._idle, spares, self._spares = self._idle, [], self._spares, []
         for worker in [*idle, *spares]:
             await _uncancellable(self._retire(worker))
+        closer = getattr(self.cold, "aclose", None)  # the cold runner's suspended tool runs
+        if closer is not None:
+            await closer()
 
     # --- running a task ---------------------------------------------------------------------
     async def stream(

@@ -36,6 +36,7 @@ async def route(
     payload = {
         "recommended_model": data["model"],
         "reasoning": data["reasoning"],
+        "probability": data["probability"],
         "signals": data["signals"],
         "estimated_cost": data["estimated_cost"],
     }

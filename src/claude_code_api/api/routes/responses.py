@@ -197,6 +197,7 @@ async def create_response(
     store: StoreDep,
 ) -> Response:
     """Create a model response (OpenAI Responses API; `previous_response_id` continues one)."""
+    body.refuse_tools()
     options = body.call_options()
     new_input = input_messages(body.input)
     project_id = principal.project_for(options.project_id)
