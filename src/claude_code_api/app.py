@@ -14,7 +14,16 @@ from fastapi import FastAPI
 from claude_code_api import __version__, log_redaction
 from claude_code_api.api.errors import install_error_handlers
 from claude_code_api.api.middleware import RequestContextMiddleware
-from claude_code_api.api.routes import admin, batch, chat, messages, meta, usage, websocket
+from claude_code_api.api.routes import (
+    admin,
+    batch,
+    chat,
+    messages,
+    meta,
+    responses,
+    usage,
+    websocket,
+)
 from claude_code_api.application.completions import CompletionService
 from claude_code_api.application.metrics import Metrics
 from claude_code_api.application.services import Services
@@ -166,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     install_error_handlers(app)
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
-    for module in (chat, messages, batch, usage, meta, admin, websocket):
+    for module in (chat, messages, responses, batch, usage, meta, admin, websocket):
         app.include_router(module.router)
     from claude_code_api.api.routes import dashboard, offline_docs
 

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     session_ttl: int = Field(
         default=24 * 3600, ge=1, description="Seconds a WebSocket/conversation session is kept."
     )
+    responses_ttl: int = Field(
+        default=30 * 24 * 3600,
+        ge=1,
+        description="Seconds a stored Responses API response (and its conversation) is kept.",
+    )
     visibility_timeout: float = Field(
         60.0, gt=0, description="Seconds before a queued task held by a dead worker is retried."
     )

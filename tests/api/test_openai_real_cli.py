@@ -154,6 +154,50 @@ def test_anthropic_sdk_with_the_real_claude_binary(
     assert "Say hello" in str(sent.body["messages"])
 
 
+def _user_texts(body: dict[str, object]) -> str:
+    """All text of the user messages of an upstream request, joined."""
+    parts: list[str] = []
+    for message in body.get("messages") or []:  # type: ignore[attr-defined]
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        else:
+            parts.extend(b.get("text", "") for b in content if isinstance(b, dict))
+    return "\n".join(parts)
+
+
+def test_responses_api_with_previous_response_id_on_the_real_binary(
+    tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
+) -> None:
+    answers = iter(["Nice to meet you, Ada.", "Your name is Ada.", "Ada, streamed."])
+    fake_upstream.responder = lambda body: Reply(text=next(answers))
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    with ServerThread(create_app(settings)) as server:
+        key = admin_create_key_sync(server.url, "real:responses")
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        first = client.responses.create(model="haiku", input="My name is Ada.")
+        assert first.output_text == "Nice to meet you, Ada."
+        assert first.usage is not None and first.usage.output_tokens > 0
+        second = client.responses.create(
+            model="haiku", input="What is my name?", previous_response_id=first.id
+        )
+        assert second.output_text == "Your name is Ada."
+        with client.responses.stream(
+            model="haiku", input="Once more, streamed.", previous_response_id=second.id
+        ) as stream:
+            deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+            final = stream.get_final_response()
+        assert "".join(deltas) == final.output_text == "Ada, streamed."
+        assert client.responses.retrieve(final.id).output_text == "Ada, streamed."
+    sent = fake_upstream.messages
+    assert len(sent) == 3
+    # The continued turns reached the model with the earlier ones (as a transcript today).
+    second_prompt = _user_texts(sent[1].body)
+    assert "My name is Ada." in second_prompt and "Nice to meet you, Ada." in second_prompt
+    third_prompt = _user_texts(sent[2].body)
+    assert "Your name is Ada." in third_prompt and "Once more, streamed." in third_prompt
+
+
 def test_thinking_only_when_asked_with_the_real_binary(
     tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
 ) -> None:

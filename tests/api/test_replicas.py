@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.api.conftest import ADMIN_KEY, admin_headers, chat_body, free_port
 from tests.conftest import REDIS_URL
@@ -104,3 +105,37 @@ def test_cache_and_usage_are_shared_by_replicas(replicas: list[str]) -> None:
     usage_a = httpx.get(f"{a}/v1/usage", headers=headers).json()
     usage_b = httpx.get(f"{b}/v1/usage", headers=headers).json()
     assert usage_a["total_tokens"] == usage_b["total_tokens"] > 0
+
+
+def test_stored_responses_are_continued_across_replicas(
+    replicas: list[str], redis_prefix: str
+) -> None:
+    a, b = replicas
+    keys = [
+        httpx.post(f"{a}/admin/keys", json={"project_id": p}, headers=admin_headers())
+        for p in ("resp:one", "resp")
+    ]
+    mine, other = ({"Authorization": f"Bearer {k.json()['key']}"} for k in keys)
+    first = httpx.post(
+        f"{a}/v1/responses", json={"model": "haiku", "input": "Remember 42."}, headers=mine
+    )
+    assert first.status_code == 200, first.text
+    rid = first.json()["id"]
+    second = httpx.post(
+        f"{b}/v1/responses",
+        json={"model": "haiku", "input": "Which number?", "previous_response_id": rid},
+        headers=mine,
+    )
+    assert second.status_code == 200, second.text
+    assert (
+        "You said: <conversation> User: Remember 42."
+        in second.json()["output"][0]["content"][0]["text"]
+    )
+    assert httpx.get(f"{b}/v1/responses/{rid}", headers=mine).json()["id"] == rid
+    assert httpx.get(f"{b}/v1/responses/{rid}", headers=other).status_code == 404
+    # In Redis, under the project's encoded scope, with the 30-day default TTL.
+    client = redis.Redis.from_url(REDIS_URL)
+    stored = [k for k in client.scan_iter(match=f"{redis_prefix}*stored_response*{rid}")]
+    assert len(stored) == 1 and b"#resp%3Aone:" in stored[0]
+    assert 29 * 86400 < client.ttl(stored[0]) <= 30 * 86400
+    client.close()
