@@ -132,6 +132,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def test_serve_demo_reuses_its_key_and_shows_the_real_port(tmp_path: Path) -> None:

@@ -300,6 +300,8 @@ def served(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         except subprocess.TimeoutExpired:  # pragma: no cover - a hung shutdown
             proc.kill()
             proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def test_cmd_serves_and_healthcheck_passes(
