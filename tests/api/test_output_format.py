@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from claude_code_api.application.output_format import StopScanner, cut_at_stop, unwrap_json
@@ -15,6 +15,8 @@ stops = st.lists(st.text(alphabet="ab c\n", min_size=1, max_size=4), min_size=1,
 
 
 @given(answer=text, stop=stops, cuts=st.lists(st.integers(0, 60), max_size=8))
+# A shorter stop found first while a longer one that starts earlier is still open.
+@example(answer=" aa", stop=["a", " aa"], cuts=[2])
 def test_streamed_stop_matches_the_plain_cut(answer: str, stop: list[str], cuts: list[int]) -> None:
     bounds = sorted({0, len(answer), *(c for c in cuts if c <= len(answer))})
     chunks = [answer[a:b] for a, b in itertools.pairwise(bounds)]

@@ -89,17 +89,38 @@ class StopScanner:
         text = self._pending + delta
         hit = find_stop(text, self.stops)
         if hit is not None:
-            self.stopped, self.matched, self._pending = True, hit[1], ""
-            return text[: hit[0]]
+            # A longer stop sequence that starts earlier may still complete with the next
+            # delta ("a" found in " a", but " aa" may follow): the earliest start wins, so
+            # hold back from there and decide later.
+            open_at = self._open_prefix(text, before=hit[0])
+            if open_at is None:
+                self.stopped, self.matched, self._pending = True, hit[1], ""
+                return text[: hit[0]]
+            self._pending = text[open_at:]
+            return text[:open_at]
         keep = len(text) - self._hold if self._hold else len(text)
         keep = max(keep, 0)
         self._pending = text[keep:]
         return text[:keep]
 
+    def _open_prefix(self, text: str, *, before: int) -> int | None:
+        """The earliest position < ``before`` where ``text`` ends inside a possible stop."""
+        for start in range(max(0, len(text) - self._hold), before):
+            tail = text[start:]
+            if any(len(s) > len(tail) and s.startswith(tail) for s in self.stops):
+                return start
+        return None
+
     def finish(self) -> str:
-        """The held-back text, once the stream has ended without a stop sequence."""
+        """The held-back text, up to a stop sequence in it, once the stream has ended."""
         rest, self._pending = self._pending, ""
-        return "" if self.stopped else rest
+        if self.stopped:
+            return ""
+        hit = find_stop(rest, self.stops)
+        if hit is not None:
+            self.stopped, self.matched = True, hit[1]
+            return rest[: hit[0]]
+        return rest
 
 
 def shape_result(result: CompletionResult, options: CallOptions) -> CompletionResult:
