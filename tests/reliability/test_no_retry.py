@@ -37,7 +37,7 @@ def test_openai_sdk_does_not_retry_insufficient_quota(
 ) -> None:
     http, seen = _counting_client()
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=spent_key, http_client=http)
-    with pytest.raises(openai.RateLimitError) as caught:
+    with client, pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(
             model="haiku", messages=[{"role": "user", "content": "hi"}], max_tokens=50
         )
@@ -52,7 +52,7 @@ def test_anthropic_sdk_does_not_retry_insufficient_quota(
     seen: list[str] = []
     http = anthropic.DefaultHttpxClient(event_hooks={"request": [lambda r: seen.append("x")]})
     client = anthropic.Anthropic(base_url=live_server.url, api_key=spent_key, http_client=http)
-    with pytest.raises(anthropic.RateLimitError) as caught:
+    with client, pytest.raises(anthropic.RateLimitError) as caught:
         client.messages.create(
             model="haiku", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
         )
