@@ -609,7 +609,8 @@ def report(
     )
     print(
         f"{'step':<18} {'calls':>5} {'haiku':>5} {'uncached':>9} {'c.write':>8} {'c.read':>8} "
-        f"{'output':>7} {'thinking':>8} {'USD':>8} {'vs direct':>9} {'lever':>8}  later turns"
+        f"{'output':>7} {'thinking':>8} {'USD':>8} {'vs direct':>9} {'lever':>8} "
+        f"{'USD hdr*':>8}  later turns"
     )
     previous = None
     for r in results:
@@ -619,9 +620,19 @@ def report(
             f"{r['step']:<18} {b['upstream_calls']:>5} {b['calls_by_tier'].get('haiku', 0):>5} "
             f"{b['input_uncached']:>9} {b['input_cache_write']:>8} {b['input_cache_read']:>8} "
             f"{b['output']:>7} {b['thinking']:>8} {b['usd']:>8.4f} "
-            f"{b['usd'] / base - 1:>+9.1%} {lever:>8}  {r['later_turns_upstream']}"
+            f"{b['usd'] / base - 1:>+9.1%} {lever:>8} {r['usd_if_billing_header_ignored']:>8.4f}"
+            f"  {r['later_turns_upstream']}"
         )
         previous = b["usd"]
+    print(
+        "* USD if the CLI's x-anthropic-billing-header system block (its 3 hex digits change with "
+        "each cold process's first prompt) did not break cache matching (undocumented)"
+    )
+    for r in results[:3:2]:
+        print(f"\nblocks of the first upstream call, {r['step']} (tokens, * = breakpoint):")
+        for blk in r["first_call_blocks"]:
+            mark = "*" if blk["breakpoint"] else " "
+            print(f"  {blk['tokens']:>6} {mark} {blk['text']!r}")
     final = results[-1]["bill"]["usd"]
     print(
         "\nlever: the saving of that step over the step before, as a share of the direct cost "
@@ -637,12 +648,6 @@ def report(
         f"{quality['quality_vs_all_strong_at_workload_share']:.1%} at this workload's strong "
         f"share ({quality['workload_strong_share']:.1%})."
     )
-    for r in results:
-        print(
-            f"  {r['step']}: ${r['bill']['usd']:.4f} as priced; "
-            f"${r['usd_if_billing_header_ignored']:.4f} if the CLI's billing-header block did not "
-            "break cache matching"
-        )
 
 
 if __name__ == "__main__":
