@@ -52,6 +52,9 @@ before; the order matters for the split, not for the total):
    feature lands switched on by default, the report shows it folded into the earlier steps; put
    the settings that switch it off in :data:`SESSIONS_OFF`).
 
+Next to the steps, one side run with every lever on but ``CCAPI_WARM_WORKERS=false`` (cold CLI
+processes: no ``/clear`` caveat before each prompt) shows what the warm workers' caveat costs.
+
 **Prices** (USD per million tokens, anthropic.com/pricing, Claude 4.5 generation): haiku $1 in /
 $5 out, sonnet $3 / $15, opus $5 / $25; 5-minute cache writes 1.25x input, cache reads 0.1x.
 Caching follows the rules in ``../shared/CLI-FACTS.md``: a prefix is cached only at a
@@ -362,6 +365,16 @@ STEPS = (
     Step("response cache", "response cache", {"model": "auto"}),
     Step("sessions", "session prompt caching (#13)", {"model": "auto"}, SESSIONS_ON),
 )
+#: Measured next to the steps, not a lever: every lever on, but cold CLI processes (no warm
+#: worker, so no ``/clear`` caveat block before each prompt).
+SIDE_STEPS = (
+    Step(
+        "all on, cold workers",
+        "CCAPI_WARM_WORKERS=false",
+        {"model": "auto"},
+        {**SESSIONS_ON, "CCAPI_WARM_WORKERS": "false"},
+    ),
+)
 
 
 def start_service(
@@ -555,7 +568,7 @@ def main() -> int:
     steps = [s for s in STEPS if s.name != "sessions" or SESSIONS_ON]
     results: list[dict[str, Any]] = []
     sent: dict[str, list[dict[str, str]]] = {}
-    for step in steps:
+    for step in (*steps, *SIDE_STEPS):
         record, sent = replay(step, requests, upstream, claude)
         bill = price_requests(record["calls"])
         alt = price_requests(record["calls"], ignore_billing_header=True)
@@ -564,6 +577,7 @@ def main() -> int:
             {
                 "step": step.name,
                 "lever": step.lever,
+                "side": step in SIDE_STEPS,
                 "request": step.body,
                 "settings": step.env,
                 "seconds": record["seconds"],
@@ -603,6 +617,8 @@ def report(
 ) -> None:
     """The tables."""
     base = direct.usd
+    side = [r for r in results if r["side"]]
+    results = [r for r in results if not r["side"]]
     print(
         f"\nDirect to Anthropic on sonnet, no caching: ${base:.4f} ({direct.uncached} input, "
         f"{direct.output} output tokens, {direct.calls} calls)\n"
@@ -641,6 +657,12 @@ def report(
     )
     if not SESSIONS_ON:
         print("session prompt caching (#13): not in this build; the lever is not measured.")
+    for r in side:
+        b = r["bill"]
+        print(
+            f"Side run, {r['step']} ({r['lever']}): ${b['usd']:.4f}, {b['usd'] / base - 1:+.1%} vs "
+            f"direct ({b['input_uncached']} plain / {b['input_cache_write']} written input tokens)."
+        )
     print(
         f"Quality cost of routing (outcome data, held-out test split): "
         f"{quality['quality_vs_all_strong_at_operating_point']:.1%} of all-strong quality at "
