@@ -31,6 +31,19 @@ def test_messages_create(client: anthropic.Anthropic) -> None:
     assert "haiku" in message.model
 
 
+def test_messages_with_model_auto_carry_the_routing_decision(client: anthropic.Anthropic) -> None:
+    raw = client.messages.with_raw_response.create(
+        model="auto", max_tokens=200, messages=[{"role": "user", "content": "hi"}]
+    )
+    message = raw.parse()
+    routing = (message.model_extra or {})["routing"]  # an extension field the SDK keeps
+    assert routing["model"] in message.model and routing["rule"] == "learned"
+    assert 0 < routing["probability"] < 1
+    assert set(routing["estimated_cost"]) == {"haiku", "sonnet", "opus"}
+    assert raw.headers["x-ccapi-routed"] == routing["model"]
+    assert float(raw.headers["x-ccapi-routed-probability"]) == routing["probability"]
+
+
 def test_messages_stream_and_stop_sequences(client: anthropic.Anthropic) -> None:
     messages = [{"role": "user", "content": [{"type": "text", "text": "Tell me something"}]}]
     plain = client.messages.create(model="haiku", max_tokens=200, messages=messages)  # type: ignore[arg-type]

@@ -96,6 +96,32 @@ async def test_auto_model_is_routed_and_reported(client: httpx.AsyncClient) -> N
     assert response.status_code == 200
     assert response.headers["x-ccapi-routed"] == "haiku"
     assert "haiku" in response.json()["model"]
+    # the decision itself: probability, the signals that drove it, the per-tier cost
+    routing = response.json()["routing"]
+    assert routing["model"] == "haiku" and routing["rule"] == "learned"
+    assert 0 < routing["probability"] < 1
+    assert routing["signals"]["learned"]["p_strong"] == routing["probability"]
+    assert routing["signals"]["learned"]["top_features"]
+    assert set(routing["estimated_cost"]) == {"haiku", "sonnet", "opus"}
+    assert "on sonnet" in routing["reasoning"]
+    headers = response.headers
+    assert float(headers["x-ccapi-routed-probability"]) == routing["probability"]
+    assert headers["x-ccapi-routed-rule"] == "learned"
+    assert json.loads(headers["x-ccapi-routed-cost"]) == routing["estimated_cost"]
+    # streams carry it in the headers; an explicit model has no routing at all
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with client.stream(
+        "POST", "/v1/chat/completions", json=body, headers=bearer(key)
+    ) as streamed:
+        assert streamed.headers["x-ccapi-routed-probability"] == str(routing["probability"])
+        await streamed.aread()
+    explicit = await client.post(
+        "/v1/chat/completions",
+        json={"model": "haiku", "messages": [{"role": "user", "content": "hi"}]},
+        headers=bearer(key),
+    )
+    assert "routing" not in explicit.json()
+    assert "x-ccapi-routed-probability" not in explicit.headers
 
 
 async def test_streaming_sse_chunks_end_with_done(client: httpx.AsyncClient) -> None:

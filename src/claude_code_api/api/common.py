@@ -37,7 +37,7 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
     if result.tool_calls:
         message["content"] = result.text or None
         message["tool_calls"] = [openai_tool_call(c) for c in result.tool_calls]
-    return {
+    body: dict[str, Any] = {
         "id": "chatcmpl-" + call.request_id.removeprefix("req_"),
         "object": "chat.completion",
         "created": int(time.time()),
@@ -53,6 +53,9 @@ def completion_body(call: CompletionCall, result: CompletionResult) -> dict[str,
         "usage": usage_payload(result.usage, result.cached),
         "system_fingerprint": None,
     }
+    if call.routed:
+        body["routing"] = call.routed
+    return body
 
 
 def openai_tool_call(call: ToolCall) -> dict[str, Any]:
@@ -65,12 +68,24 @@ def openai_tool_call(call: ToolCall) -> dict[str, Any]:
 
 
 def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
-    """Headers telling the routed model, cache hit/miss and dropped turns."""
+    """Headers telling the routed model, cache hit/miss and dropped turns.
+
+    With ``model: auto`` (also on streams, whose body cannot carry it) the decision rides along:
+    ``x-ccapi-routed`` (the tier), ``x-ccapi-routed-rule``, ``x-ccapi-routed-probability`` (the
+    learned router's P(only the strong tier answers well); absent for rule profiles) and
+    ``x-ccapi-routed-cost`` (the per-tier USD estimate as compact JSON).
+    """
     headers = {"x-ccapi-model": call.model}
     if cached is not None:
         headers["x-ccapi-cache"] = "hit" if cached else "miss"
     if call.routed:
         headers["x-ccapi-routed"] = call.routed.get("model", "")
+        headers["x-ccapi-routed-rule"] = str(call.routed.get("rule", ""))
+        if call.routed.get("probability") is not None:
+            headers["x-ccapi-routed-probability"] = str(call.routed["probability"])
+        headers["x-ccapi-routed-cost"] = json.dumps(
+            call.routed.get("estimated_cost", {}), separators=(",", ":")
+        )
     if call.conversation.dropped_turns:
         headers["x-ccapi-dropped-turns"] = str(call.conversation.dropped_turns)
     return headers

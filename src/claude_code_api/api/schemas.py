@@ -519,6 +519,21 @@ def usage_payload(usage: Usage, cached: bool | None = None) -> dict[str, Any]:
     return payload
 
 
+class RoutingDecision(BaseModel):
+    """``model: auto``: the router's decision (the ``routing`` field of a completion)."""
+
+    model: str = Field(..., description="The tier the request was routed to.")
+    reasoning: str
+    rule: str = Field(..., description='"learned", "low_budget" or the rule that matched.')
+    probability: float | None = Field(
+        None,
+        description="The learned router's probability that only the strong tier answers the "
+        "task well (null with a rules profile or when a hard constraint decided).",
+    )
+    signals: dict[str, Any]
+    estimated_cost: dict[str, float] = Field(..., description="USD estimate per tier.")
+
+
 class ChatCompletion(BaseModel):
     """``POST /v1/chat/completions`` response."""
 
@@ -529,6 +544,9 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: CompletionUsage
     system_fingerprint: str | None = None
+    routing: RoutingDecision | None = Field(
+        None, description="Only with model auto: the router's decision (an extension)."
+    )
 
 
 class BatchItem(BaseModel):

@@ -64,7 +64,7 @@ class RouteDecision:
     probability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``/v1/route`` and the ``routed`` field of completions use it)."""
+        """JSON-ready form (``/v1/route`` and the ``routing`` field of auto completions)."""
         return {
             "model": self.model,
             "reasoning": self.reasoning,

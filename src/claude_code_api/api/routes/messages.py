@@ -61,8 +61,11 @@ async def messages(
         )
     result = await answer(request, service, call)
     headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+    payload = message_body(message_id, call.model, result, stops)
+    if call.routed:  # model auto: the router's decision, as on chat completions
+        payload["routing"] = call.routed
     return Response(
-        json.dumps(message_body(message_id, call.model, result, stops), separators=(",", ":")),
+        json.dumps(payload, separators=(",", ":")),
         media_type="application/json",
         headers=headers,
     )
