@@ -201,6 +201,30 @@ class ToolCallItem(BaseModel):
     function: FunctionCall
 
 
+#: ``tool_choice`` as a request may send it.
+ToolChoiceParam = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+def tool_specs(tools: list[ToolDefinition] | None) -> tuple[ToolSpec, ...]:
+    """The request's ``tools`` as domain tool specs (no parameters: an empty object schema)."""
+    return tuple(
+        ToolSpec(
+            name=t.function.name,
+            description=t.function.description or "",
+            input_schema=t.function.parameters or {"type": "object", "properties": {}},
+            strict=bool(t.function.strict),
+        )
+        for t in tools or []
+    )
+
+
+def tool_choice_name(choice: ToolChoiceParam | None) -> str:
+    """``tool_choice`` as the domain's string: auto, none, required or a tool's name."""
+    if isinstance(choice, NamedToolChoice):
+        return choice.function.name
+    return choice or "auto"
+
+
 def _arguments(raw: str) -> dict[str, Any]:
     """A history tool call's arguments (a JSON object string; anything else is kept raw)."""
     try:
@@ -374,7 +398,7 @@ class ChatCompletionRequest(BaseModel):
         max_length=MAX_TOOLS,
         description="Client-side functions (run by the client, never on the server).",
     )
-    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = Field(
+    tool_choice: ToolChoiceParam | None = Field(
         None, description="auto (default with tools), none, required, or a named function."
     )
     parallel_tool_calls: bool | None = Field(
@@ -406,13 +430,6 @@ class ChatCompletionRequest(BaseModel):
         """``max_completion_tokens`` wins over the older ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
 
-    def tool_choice_name(self) -> str:
-        """``tool_choice`` as the domain's string: auto, none, required or a tool's name."""
-        choice = self.tool_choice
-        if isinstance(choice, NamedToolChoice):
-            return choice.function.name
-        return choice or "auto"
-
     def messages_domain(self) -> list[Message]:
         """The body's messages as domain messages."""
         return [m.to_message() for m in self.messages]
@@ -432,16 +449,8 @@ class ChatCompletionRequest(BaseModel):
             use_cache=self.cache,
             mode=Mode(self.mode),
             thinking=self.thinking_request(),
-            tools=tuple(
-                ToolSpec(
-                    name=t.function.name,
-                    description=t.function.description or "",
-                    input_schema=t.function.parameters or {"type": "object", "properties": {}},
-                    strict=bool(t.function.strict),
-                )
-                for t in self.tools or []
-            ),
-            tool_choice=self.tool_choice_name(),
+            tools=tool_specs(self.tools),
+            tool_choice=tool_choice_name(self.tool_choice),
             parallel_tool_calls=self.parallel_tool_calls is not False,
         )
 
@@ -540,6 +549,22 @@ class BatchItem(BaseModel):
     messages: list[ChatMessage] | None = None
     max_tokens: int | None = Field(None, ge=1, le=128_000)
     system: str | None = None
+    tools: list[ToolDefinition] | None = Field(
+        None, max_length=MAX_TOOLS, description="Client-side functions, as on chat completions."
+    )
+    tool_choice: ToolChoiceParam | None = None
+    parallel_tool_calls: bool | None = None
+
+    def call_options(self, project_id: str) -> CallOptions:
+        """The item's settings as domain call options."""
+        return CallOptions(
+            model=self.model,
+            project_id=project_id,
+            max_tokens=self.max_tokens,
+            tools=tool_specs(self.tools),
+            tool_choice=tool_choice_name(self.tool_choice),
+            parallel_tool_calls=self.parallel_tool_calls is not False,
+        )
 
     def to_messages(self) -> list[ChatMessage]:
         """Normalise to a message list."""
