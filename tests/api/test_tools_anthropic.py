@@ -104,6 +104,16 @@ def test_bad_tool_input_is_a_400(sdk: anthropic.Anthropic) -> None:
             tools=[{"name": "no spaces", "input_schema": {"type": "object"}}],
         )
     assert "tools.0.name" in str(name.value)
+    for tools, field in (
+        ([{"name": "f", "input_schema": {"type": "string"}}], "input_schema"),
+        ([WEATHER] * 129, "tools"),
+    ):
+        with pytest.raises(anthropic.BadRequestError) as bad:
+            sdk.messages.create(
+                model="haiku", max_tokens=10, messages=[{"role": "user", "content": "x"}],
+                tools=tools,
+            )  # fmt: skip
+        assert bad.value.status_code == 400 and field in str(bad.value), str(bad.value)
     with pytest.raises(anthropic.BadRequestError) as orphan:
         sdk.messages.create(
             model="haiku",

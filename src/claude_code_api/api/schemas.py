@@ -132,6 +132,19 @@ TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 MAX_TOOLS = 128
 
 
+def check_schema_object(value: dict[str, Any], field: str) -> dict[str, Any]:
+    """``value`` if it is a valid JSON schema of an object; ``ValueError`` naming ``field``."""
+    if value.get("type", "object") != "object":
+        raise ValueError(f"{field} must be a JSON-schema object (type 'object')")
+    import jsonschema  # validated only when tools are sent
+
+    try:
+        jsonschema.validators.validator_for(value).check_schema(value)
+    except jsonschema.exceptions.SchemaError as exc:
+        raise ValueError(f"{field} is not a valid JSON schema: {exc.message}") from None
+    return value
+
+
 class FunctionDefinition(BaseModel):
     """``tools[].function``: a client-side function the model may call."""
 
@@ -148,17 +161,7 @@ class FunctionDefinition(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _json_schema_object(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return value
-        if value.get("type", "object") != "object":
-            raise ValueError("parameters must be a JSON-schema object (type 'object')")
-        import jsonschema  # validated only when tools are sent
-
-        try:
-            jsonschema.validators.validator_for(value).check_schema(value)
-        except jsonschema.exceptions.SchemaError as exc:
-            raise ValueError(f"parameters is not a valid JSON schema: {exc.message}") from None
-        return value
+        return None if value is None else check_schema_object(value, "parameters")
 
 
 class ToolDefinition(BaseModel):
