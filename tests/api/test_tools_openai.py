@@ -223,3 +223,19 @@ def test_streamed_round_trip_with_tool_choice_auto(sdk: openai.OpenAI) -> None:
         if chunk.choices
     ]
     assert "snow" in "".join(pieces)
+
+
+def test_strict_arguments_that_fail_the_schema_are_reported(sdk: openai.OpenAI) -> None:
+    strict: Any = {
+        "type": "function",
+        "function": {**WEATHER["function"], "strict": True},
+    }
+    with pytest.raises(openai.APIStatusError) as error:
+        sdk.chat.completions.create(
+            model="haiku",
+            messages=[{"role": "user", "content": 'Rome? [[call:get_weather {"town": "Rome"}]]'}],
+            tools=[strict],
+        )
+    body: Any = error.value.body
+    assert error.value.status_code == 502 and body["code"] == "invalid_tool_arguments"
+    assert "'city' is a required property" in body["message"]
