@@ -11,14 +11,15 @@ Protocol (JSON text frames)::
     ← {"type": "error", "error": {"message", "type", "param", "code"}}
     → {"type": "tool_results", "results": [{"tool_call_id": "toolu_...", "content": "sunny"}]}
 
-Several ``chat`` messages may follow on one connection. A ``chat`` with ``tools`` whose answer
-ends in tool calls gets a ``tool_calls`` frame before ``done`` (``finish_reason:
-"tool_calls"``); the client runs them and sends a ``tool_results`` frame, which continues that
-conversation with the same settings (or a ``chat`` frame carrying the ``role: "tool"``
-messages, as over HTTP). A disconnect mid-answer kills the
+Several ``chat`` messages may follow on one connection. A disconnect mid-answer kills the
 worker (the pipeline's stream is closed) and the tokens consumed are still charged.
 With ``session_id`` the conversation is kept in the session store (24 h TTL) so a client only
 sends the new user message.
+
+A ``chat`` with ``tools`` whose answer ends in tool calls gets a ``tool_calls`` frame before
+``done`` (``finish_reason: "tool_calls"``); the client runs them and sends a ``tool_results``
+frame, which continues that conversation with the same settings (or a ``chat`` frame carrying
+the ``role: "tool"`` messages, as over HTTP).
 """
 
 from __future__ import annotations
