@@ -90,3 +90,14 @@ async def test_async_round_trip(server: LiveServer, key: str) -> None:
         messages += [call.result(run(call)) for call in first.tool_calls]
         final = await client.chat(messages, "haiku", tools=[WEATHER, CLOCK])
         assert "Paris: sunny" in final.content and "14:05" in final.content
+
+
+def test_batch_items_with_tools_give_typed_calls(server: LiveServer, key: str) -> None:
+    with ClaudeClient(base_url=server.url, api_key=key, max_retries=0) as client:
+        results = client.batch(
+            [{"prompt": ASK, "tools": [WEATHER, CLOCK]}, "no tools here"], model="haiku"
+        )
+    called, plain = results
+    assert called.completion is not None and called.completion.finish_reason == "tool_calls"
+    assert [c.name for c in called.completion.tool_calls] == ["get_weather", "get_time"]
+    assert plain.completion is not None and plain.completion.tool_calls == ()
