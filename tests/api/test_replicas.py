@@ -139,3 +139,25 @@ def test_stored_responses_are_continued_across_replicas(
     assert len(stored) == 1 and b"#resp%3Aone:" in stored[0]
     assert 29 * 86400 < client.ttl(stored[0]) <= 30 * 86400
     client.close()
+
+
+def test_tool_results_sent_to_another_replica_still_answer(replicas: list[str]) -> None:
+    # Replica a holds the suspended run; b does not, so it rebuilds the conversation with the
+    # tool turns rendered (docs/API.md, "When the run is gone").
+    a, b = replicas
+    created = httpx.post(f"{a}/admin/keys", json={"project_id": "tools"}, headers=admin_headers())
+    headers = {"Authorization": f"Bearer {created.json()['key']}"}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    messages = [{"role": "user", "content": 'Weather? [[call:get_weather {"city": "Oslo"}]]'}]
+    body = {"model": "haiku", "messages": messages, "tools": tools}
+    first = httpx.post(f"{a}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    assert first.status_code == 200, first.text
+    message = first.json()["choices"][0]["message"]
+    assert first.json()["choices"][0]["finish_reason"] == "tool_calls"
+    call_id = message["tool_calls"][0]["id"]
+    result = {"role": "tool", "tool_call_id": call_id, "content": "snow, -3 C"}
+    body["messages"] = [*messages, message, result]
+    final = httpx.post(f"{b}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    assert final.status_code == 200, final.text
+    choice = final.json()["choices"][0]
+    assert choice["finish_reason"] == "stop" and "snow, -3 C" in choice["message"]["content"]

@@ -104,6 +104,16 @@ def test_bad_tool_input_is_a_400(sdk: anthropic.Anthropic) -> None:
             tools=[{"name": "no spaces", "input_schema": {"type": "object"}}],
         )
     assert "tools.0.name" in str(name.value)
+    for tools, field in (
+        ([{"name": "f", "input_schema": {"type": "string"}}], "input_schema"),
+        ([WEATHER] * 129, "tools"),
+    ):
+        with pytest.raises(anthropic.BadRequestError) as bad:
+            sdk.messages.create(
+                model="haiku", max_tokens=10, messages=[{"role": "user", "content": "x"}],
+                tools=tools,
+            )  # fmt: skip
+        assert bad.value.status_code == 400 and field in str(bad.value), str(bad.value)
     with pytest.raises(anthropic.BadRequestError) as orphan:
         sdk.messages.create(
             model="haiku",
@@ -126,3 +136,43 @@ def test_bad_tool_input_is_a_400(sdk: anthropic.Anthropic) -> None:
             tool_choice={"type": "tool", "name": "absent"},
         )
     assert "tool_choice" in str(choice.value)
+
+
+def test_any_without_parallel_use_then_none(sdk: anthropic.Anthropic) -> None:
+    messages: list[Any] = [{"role": "user", "content": ASK}]
+    first = sdk.messages.create(
+        model="haiku",
+        max_tokens=500,
+        messages=messages,
+        tools=[WEATHER, CLOCK],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+    )
+    assert first.stop_reason == "tool_use"
+    uses = [b for b in first.content if b.type == "tool_use"]
+    assert [(u.name, u.input) for u in uses] == [("get_weather", {"city": "Paris"})]
+    messages.append({"role": "assistant", "content": [b.model_dump() for b in first.content]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "sunny"}],
+        }
+    )
+    with sdk.messages.stream(
+        model="haiku",
+        max_tokens=500,
+        messages=messages,
+        tools=[WEATHER, CLOCK],
+        tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn"
+    assert "sunny" in "".join(b.text for b in final.content if b.type == "text")
+    plain = sdk.messages.create(
+        model="haiku",
+        max_tokens=500,
+        messages=[{"role": "user", "content": ASK}],
+        tools=[WEATHER, CLOCK],
+        tool_choice={"type": "none"},
+    )
+    assert plain.stop_reason == "end_turn"
+    assert not [b for b in plain.content if b.type == "tool_use"]

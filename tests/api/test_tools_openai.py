@@ -173,3 +173,69 @@ def test_a_follow_up_without_the_run_rebuilds_the_conversation(
     final = sdk.chat.completions.create(model="haiku", messages=messages, tools=[WEATHER])
     assert final.choices[0].finish_reason == "stop"
     assert not final.choices[0].message.tool_calls
+
+
+def test_required_with_one_call_per_turn_then_the_result(sdk: openai.OpenAI) -> None:
+    messages: list[Any] = [{"role": "user", "content": ASK}]
+    first = sdk.chat.completions.create(
+        model="haiku",
+        messages=messages,
+        tools=[WEATHER, CLOCK],
+        tool_choice="required",
+        parallel_tool_calls=False,
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    # The model asked for two calls; only the first comes back, the other was answered to the
+    # model as not run.
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    messages.append(choice.message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": calls[0].id, "content": "sunny, 21 C"})
+    final = sdk.chat.completions.create(
+        model="haiku", messages=messages, tools=[WEATHER, CLOCK], parallel_tool_calls=False
+    )
+    assert final.choices[0].finish_reason == "stop"
+    text = final.choices[0].message.content or ""
+    assert "sunny, 21 C" in text and "parallel_tool_calls is false" in text
+
+
+def test_streamed_round_trip_with_tool_choice_auto(sdk: openai.OpenAI) -> None:
+    messages: list[Any] = [
+        {"role": "user", "content": 'Oslo? [[call:get_weather {"city": "Oslo"}]]'}
+    ]
+    with sdk.chat.completions.stream(
+        model="haiku", messages=messages, tools=[WEATHER], tool_choice="auto"
+    ) as stream:
+        first = stream.get_final_completion()
+    call = (first.choices[0].message.tool_calls or [])[0]
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert json.loads(call.function.arguments) == {"city": "Oslo"}
+    messages.append(first.choices[0].message.model_dump(exclude_none=True, exclude={"parsed"}))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": "snow"})
+    pieces = [
+        chunk.choices[0].delta.content or ""
+        for chunk in sdk.chat.completions.create(
+            model="haiku", messages=messages, tools=[WEATHER], stream=True
+        )
+        if chunk.choices
+    ]
+    assert "snow" in "".join(pieces)
+
+
+def test_strict_arguments_that_fail_the_schema_are_reported(sdk: openai.OpenAI) -> None:
+    strict: Any = {
+        "type": "function",
+        "function": {**WEATHER["function"], "strict": True},
+    }
+    with pytest.raises(openai.APIStatusError) as error:
+        sdk.chat.completions.create(
+            model="haiku",
+            messages=[{"role": "user", "content": 'Rome? [[call:get_weather {"town": "Rome"}]]'}],
+            tools=[strict],
+        )
+    body: Any = error.value.body
+    assert error.value.status_code == 502 and body["code"] == "invalid_tool_arguments"
+    assert "'city' is a required property" in body["message"]

@@ -277,3 +277,48 @@ async def test_closed_stream_kills_the_cli_of_a_worker_process(
 async def _acked(executor: DistributedExecutor) -> None:
     while await executor.queue.length():
         await asyncio.sleep(0.05)
+
+
+async def test_tool_results_resume_the_local_suspended_run_even_when_the_pool_is_full(
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> None:
+    # A queue worker is alive, so a full local pool would send overflow to the queue; the
+    # follow-up carrying tool results must still run here, where its run waits.
+    from claude_code_api.domain import ToolResult, ToolSpec
+    from claude_code_api.workers import WorkerPool
+
+    worker = WorkerProcess(worker_env, tmp_path / "w.log")
+    workers.append(worker)
+    await asyncio.to_thread(worker.wait_ready)
+    (tmp_path / "work").mkdir()
+    settings = Settings(
+        demo=True, max_workers=1, task_timeout=20, workdir_root=tmp_path / "work",
+        warm_workers=False,
+    )  # fmt: skip
+    queue = RedisWorkQueue(make_client(redis_url, socket_timeout=5), redis_prefix)
+    weather = ToolSpec(name="get_weather", input_schema={"type": "object"})
+    async with WorkerPool(settings) as pool:
+        executor = DistributedExecutor(queue, pool, start_timeout=30, idle_timeout=30)
+        first = await executor.run(
+            TaskRequest(prompt="[[call:get_weather]]", model="haiku", tools=[weather])
+        )
+        assert first.suspended and pool.stats().suspended == 1
+        busy = asyncio.create_task(
+            executor.run(TaskRequest(prompt="[[sim:delay=2]] slow", model="haiku"))
+        )
+        while pool.stats().busy == 0:
+            await asyncio.sleep(0.02)
+        follow_up = TaskRequest(
+            prompt="rebuilt conversation", model="haiku", tools=[weather],
+            tool_results=[ToolResult(first.tool_calls[0].id, "sunny")],
+        )  # fmt: skip
+        final = await executor.run(follow_up)
+        await busy
+        await executor.close()
+    assert final.text == "Tool results: sunny"  # resumed, not started afresh
+    assert worker.runs() == []  # the queue worker never got it
+    assert worker.stop() == 0

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from claude_code_api import domain
 from claude_code_api.api.errors import anthropic_body, validation_error
@@ -22,6 +22,7 @@ from claude_code_api.api.schemas import (
     TOOL_NAME_PATTERN,
     ChatCompletionRequest,
     ThinkingParam,
+    check_schema_object,
 )
 from claude_code_api.application.output_format import StopScanner, find_stop
 from claude_code_api.domain import CallOptions, CompletionResult, ToolCall, Usage, model_of
@@ -109,6 +110,11 @@ class Tool(BaseModel):
     name: str = Field(..., pattern=TOOL_NAME_PATTERN)
     description: str | None = None
     input_schema: dict[str, Any]
+
+    @field_validator("input_schema")
+    @classmethod
+    def _json_schema_object(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_schema_object(value, "input_schema")
 
 
 class ToolChoice(BaseModel):

@@ -132,6 +132,19 @@ TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 MAX_TOOLS = 128
 
 
+def check_schema_object(value: dict[str, Any], field: str) -> dict[str, Any]:
+    """``value`` if it is a valid JSON schema of an object; ``ValueError`` naming ``field``."""
+    if value.get("type", "object") != "object":
+        raise ValueError(f"{field} must be a JSON-schema object (type 'object')")
+    import jsonschema  # validated only when tools are sent
+
+    try:
+        jsonschema.validators.validator_for(value).check_schema(value)
+    except jsonschema.exceptions.SchemaError as exc:
+        raise ValueError(f"{field} is not a valid JSON schema: {exc.message}") from None
+    return value
+
+
 class FunctionDefinition(BaseModel):
     """``tools[].function``: a client-side function the model may call."""
 
@@ -148,17 +161,7 @@ class FunctionDefinition(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _json_schema_object(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return value
-        if value.get("type", "object") != "object":
-            raise ValueError("parameters must be a JSON-schema object (type 'object')")
-        import jsonschema  # validated only when tools are sent
-
-        try:
-            jsonschema.validators.validator_for(value).check_schema(value)
-        except jsonschema.exceptions.SchemaError as exc:
-            raise ValueError(f"parameters is not a valid JSON schema: {exc.message}") from None
-        return value
+        return None if value is None else check_schema_object(value, "parameters")
 
 
 class ToolDefinition(BaseModel):
@@ -199,6 +202,30 @@ class ToolCallItem(BaseModel):
     id: str = Field(..., min_length=1, max_length=256)
     type: Literal["function"] = "function"
     function: FunctionCall
+
+
+#: ``tool_choice`` as a request may send it.
+ToolChoiceParam = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+def tool_specs(tools: list[ToolDefinition] | None) -> tuple[ToolSpec, ...]:
+    """The request's ``tools`` as domain tool specs (no parameters: an empty object schema)."""
+    return tuple(
+        ToolSpec(
+            name=t.function.name,
+            description=t.function.description or "",
+            input_schema=t.function.parameters or {"type": "object", "properties": {}},
+            strict=bool(t.function.strict),
+        )
+        for t in tools or []
+    )
+
+
+def tool_choice_name(choice: ToolChoiceParam | None) -> str:
+    """``tool_choice`` as the domain's string: auto, none, required or a tool's name."""
+    if isinstance(choice, NamedToolChoice):
+        return choice.function.name
+    return choice or "auto"
 
 
 def _arguments(raw: str) -> dict[str, Any]:
@@ -374,7 +401,7 @@ class ChatCompletionRequest(BaseModel):
         max_length=MAX_TOOLS,
         description="Client-side functions (run by the client, never on the server).",
     )
-    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = Field(
+    tool_choice: ToolChoiceParam | None = Field(
         None, description="auto (default with tools), none, required, or a named function."
     )
     parallel_tool_calls: bool | None = Field(
@@ -406,13 +433,6 @@ class ChatCompletionRequest(BaseModel):
         """``max_completion_tokens`` wins over the older ``max_tokens``."""
         return self.max_completion_tokens or self.max_tokens
 
-    def tool_choice_name(self) -> str:
-        """``tool_choice`` as the domain's string: auto, none, required or a tool's name."""
-        choice = self.tool_choice
-        if isinstance(choice, NamedToolChoice):
-            return choice.function.name
-        return choice or "auto"
-
     def messages_domain(self) -> list[Message]:
         """The body's messages as domain messages."""
         return [m.to_message() for m in self.messages]
@@ -432,16 +452,8 @@ class ChatCompletionRequest(BaseModel):
             use_cache=self.cache,
             mode=Mode(self.mode),
             thinking=self.thinking_request(),
-            tools=tuple(
-                ToolSpec(
-                    name=t.function.name,
-                    description=t.function.description or "",
-                    input_schema=t.function.parameters or {"type": "object", "properties": {}},
-                    strict=bool(t.function.strict),
-                )
-                for t in self.tools or []
-            ),
-            tool_choice=self.tool_choice_name(),
+            tools=tool_specs(self.tools),
+            tool_choice=tool_choice_name(self.tool_choice),
             parallel_tool_calls=self.parallel_tool_calls is not False,
         )
 
@@ -558,6 +570,22 @@ class BatchItem(BaseModel):
     messages: list[ChatMessage] | None = None
     max_tokens: int | None = Field(None, ge=1, le=128_000)
     system: str | None = None
+    tools: list[ToolDefinition] | None = Field(
+        None, max_length=MAX_TOOLS, description="Client-side functions, as on chat completions."
+    )
+    tool_choice: ToolChoiceParam | None = None
+    parallel_tool_calls: bool | None = None
+
+    def call_options(self, project_id: str) -> CallOptions:
+        """The item's settings as domain call options."""
+        return CallOptions(
+            model=self.model,
+            project_id=project_id,
+            max_tokens=self.max_tokens,
+            tools=tool_specs(self.tools),
+            tool_choice=tool_choice_name(self.tool_choice),
+            parallel_tool_calls=self.parallel_tool_calls is not False,
+        )
 
     def to_messages(self) -> list[ChatMessage]:
         """Normalise to a message list."""

@@ -45,6 +45,8 @@ from claude_code_api.client._types import (
     ModelUsage,
     RouteDecision,
     TokenUsage,
+    ToolCall,
+    ToolParam,
     Usage,
 )
 
@@ -79,5 +81,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Stream",
     "TokenUsage",
+    "ToolCall",
+    "ToolParam",
     "Usage",
 ]

@@ -20,7 +20,7 @@ from claude_code_api.client._exceptions import (
     ClaudeAPIError,
     status_error_from_response,
 )
-from claude_code_api.client._types import MessageParam
+from claude_code_api.client._types import MessageParam, ToolParam
 
 __all__ = ["RetryPolicy"]
 
@@ -94,6 +94,15 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         if parsed is None:
             return None
         return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def _tool_choice(choice: str | Mapping[str, Any] | None) -> str | dict[str, Any] | None:
+    """``auto``, ``none`` and ``required`` as they are; any other string names one tool."""
+    if choice is None or choice in ("auto", "none", "required"):
+        return choice  # None, or one of the three strings
+    if isinstance(choice, str):
+        return {"type": "function", "function": {"name": choice}}
+    return dict(choice)
 
 
 def _env(value: str | None, name: str) -> str | None:
@@ -173,12 +182,18 @@ class _BaseClient:
         cache: bool,
         stream: bool,
         extra: Mapping[str, Any] | None,
+        tools: Sequence[ToolParam] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": self._messages(prompt, system)}
         optional = {
             "max_tokens": max_tokens,
             "temperature": temperature,
             "project_id": self._project(project_id),
+            "tools": [dict(t) for t in tools] if tools else None,
+            "tool_choice": _tool_choice(tool_choice),
+            "parallel_tool_calls": parallel_tool_calls,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         if not cache:

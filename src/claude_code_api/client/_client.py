@@ -19,6 +19,7 @@ from claude_code_api.client._types import (
     MessageParam,
     Model,
     RouteDecision,
+    ToolParam,
     Usage,
 )
 
@@ -113,17 +114,27 @@ class ClaudeClient(_BaseClient):
         project_id: str | None = None,
         cache: bool = True,
         extra_body: Mapping[str, Any] | None = None,
+        tools: Sequence[ToolParam] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> Completion:
         """Complete a conversation (``POST /v1/chat/completions``).
 
         ``model`` is ``auto`` (the server routes by task), ``haiku``, ``sonnet``, ``opus`` or a
         full model id; ``cache=False`` bypasses the response cache; ``extra_body`` is merged
         into the request body for fields this client does not know yet.
+
+        ``tools`` (OpenAI's function tools) may be called by the model: the answer then has
+        ``finish_reason == "tool_calls"`` and typed :attr:`Completion.tool_calls`; append
+        :attr:`Completion.message` and one :meth:`ToolCall.result` per call to ``messages`` and
+        call again. ``tool_choice`` is ``auto``, ``none``, ``required`` or a tool's name;
+        ``parallel_tool_calls=False`` asks for at most one call per turn.
         """
         body = self._chat_body(
             messages, model=model, max_tokens=max_tokens, system=system,
             temperature=temperature, project_id=project_id, cache=cache, stream=False,
-            extra=extra_body,
+            extra=extra_body, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
         )  # fmt: skip
         response = self._request("POST", "/v1/chat/completions", json=body)
         return Completion.from_dict(self._decode(response), response.headers)
@@ -155,16 +166,21 @@ class ClaudeClient(_BaseClient):
         temperature: float | None = None,
         project_id: str | None = None,
         cache: bool = True,
+        tools: Sequence[ToolParam] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> Stream[str]:
         """Stream the answer to a prompt or a conversation as text pieces.
 
         The request is sent on first iteration. After the loop the stream knows ``usage``,
         ``model``, ``finish_reason`` and ``request_id``; :meth:`Stream.get_final_completion`
-        returns it all as a :class:`Completion`.
+        returns it all as a :class:`Completion`. With ``tools``, the stream's ``tool_calls``
+        (and the final completion's) hold the calls, assembled from their deltas.
         """
         body = self._chat_body(
             prompt, model=model, max_tokens=max_tokens, system=system,
             temperature=temperature, project_id=project_id, cache=cache, stream=True, extra=None,
+            tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
         )  # fmt: skip
 
         def opener() -> httpx.Response:

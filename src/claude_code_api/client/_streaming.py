@@ -31,7 +31,7 @@ from claude_code_api.client._exceptions import (
     APIStreamError,
     APITimeoutError,
 )
-from claude_code_api.client._types import Completion, TokenUsage
+from claude_code_api.client._types import Completion, TokenUsage, ToolCall, assistant_message
 
 __all__ = ["AsyncStream", "SSEDecoder", "ServerSentEvent", "Stream"]
 
@@ -96,6 +96,7 @@ class _StreamBase(Generic[T]):
         self.finish_reason: str | None = None
         self.usage: TokenUsage | None = None
         self._cached_usage = False
+        self._calls: dict[int, dict[str, str]] = {}  # delta.tool_calls joined by index
 
     @property
     def request_id(self) -> str | None:
@@ -113,6 +114,19 @@ class _StreamBase(Generic[T]):
         """All text received so far."""
         return "".join(self._parts)
 
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls assembled so far (complete once the stream is over)."""
+        return tuple(
+            ToolCall(c["id"], c["name"], c["arguments"] or "{}")
+            for _, c in sorted(self._calls.items())
+        )
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The answer so far as the assistant message of the conversation's next request."""
+        return assistant_message(self.text, self.tool_calls)
+
     def _completion(self) -> Completion:
         return Completion(
             content=self.text,
@@ -123,6 +137,7 @@ class _StreamBase(Generic[T]):
             finish_reason=self.finish_reason,
             request_id=self.request_id,
             created=self.created,
+            tool_calls=self.tool_calls,
         )
 
     def _handle_line(self, line: str) -> tuple[bool, T | None]:
@@ -159,11 +174,23 @@ class _StreamBase(Generic[T]):
         delta = ""
         for choice in chunk.get("choices") or []:
             delta += str((choice.get("delta") or {}).get("content") or "")
+            self._join_tool_calls((choice.get("delta") or {}).get("tool_calls"))
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         if delta:
             self._parts.append(delta)
         return self._extract(chunk, delta)
+
+    def _join_tool_calls(self, deltas: Any) -> None:
+        """Join ``delta.tool_calls`` pieces: id and name first, then argument fragments."""
+        for piece in deltas if isinstance(deltas, list) else []:
+            if not isinstance(piece, dict) or not isinstance(piece.get("index"), int):
+                continue
+            call = self._calls.setdefault(piece["index"], {"id": "", "name": "", "arguments": ""})
+            call["id"] += str(piece.get("id") or "")
+            function = piece.get("function") or {}
+            call["name"] += str(function.get("name") or "")
+            call["arguments"] += str(function.get("arguments") or "")
 
     def _check_finished(self) -> None:
         if not self._done and self.finish_reason is None:

@@ -4,7 +4,8 @@ a newer server never breaks an older client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,17 @@ __all__ = [
     "ModelUsage",
     "RouteDecision",
     "TokenUsage",
+    "ToolCall",
+    "ToolParam",
     "Usage",
 ]
 
-#: One chat message, e.g. ``{"role": "user", "content": "Hi"}`` (roles: system, user, assistant).
+#: One chat message, e.g. ``{"role": "user", "content": "Hi"}`` (roles: system, user, assistant,
+#: and ``tool`` for a tool's result, see :meth:`ToolCall.result`).
 MessageParam = Mapping[str, Any]
+#: One client tool, in OpenAI's shape: ``{"type": "function", "function": {"name": "get_weather",
+#: "description": "...", "parameters": {JSON schema of an object}}}``.
+ToolParam = Mapping[str, Any]
 
 
 def _int(data: Mapping[str, Any], key: str) -> int:
@@ -57,12 +64,75 @@ class TokenUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call the model made; the tool runs on the client.
+
+    ``arguments`` is the JSON string the server sent (as OpenAI sends it); :attr:`args` parses
+    it. Answer the call with :meth:`result`::
+
+        done = client.chat(messages, tools=tools)
+        messages.append(done.message)
+        messages += [call.result(run(call.name, call.args)) for call in done.tool_calls]
+        client.chat(messages, tools=tools)
+    """
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The arguments parsed (``{}`` when empty; ``ValueError`` when not a JSON object)."""
+        value = json.loads(self.arguments or "{}")
+        if not isinstance(value, dict):
+            raise ValueError(f"The arguments of tool call {self.id} are not a JSON object.")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The call as an assistant message's ``tool_calls`` entry."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+    def result(self, content: str, *, is_error: bool = False) -> dict[str, Any]:
+        """The ``role: "tool"`` message answering this call (``is_error`` marks a failure)."""
+        message: dict[str, Any] = {"role": "tool", "tool_call_id": self.id, "content": content}
+        if is_error:
+            message["is_error"] = True
+        return message
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
+        """Parse one ``tool_calls`` entry."""
+        function = data.get("function") or {}
+        return cls(
+            id=str(data.get("id") or ""),
+            name=str(function.get("name") or ""),
+            arguments=str(function.get("arguments") or "{}"),
+        )
+
+
+def assistant_message(content: str, tool_calls: Sequence[ToolCall]) -> dict[str, Any]:
+    """The assistant message to put back into the history (content null with only calls)."""
+    if not tool_calls:
+        return {"role": "assistant", "content": content}
+    return {
+        "role": "assistant",
+        "content": content or None,
+        "tool_calls": [c.to_dict() for c in tool_calls],
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """One answer. ``str(completion)`` is its text.
 
     ``model`` is the model that actually answered (``auto`` resolved by the router), ``cached``
     says the answer came from the response cache (and cost nothing), ``request_id`` is the
-    server's id for the HTTP request.
+    server's id for the HTTP request. ``tool_calls`` holds the model's calls of client tools
+    (``finish_reason == "tool_calls"``); :attr:`message` is the reply to append to the history.
     """
 
     content: str
@@ -73,9 +143,15 @@ class Completion:
     finish_reason: str | None = None
     request_id: str | None = None
     created: int = 0
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def __str__(self) -> str:
         return self.content
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """This answer as the assistant message of the conversation's next request."""
+        return assistant_message(self.content, self.tool_calls)
 
     @classmethod
     def from_dict(
@@ -97,6 +173,11 @@ class Completion:
             finish_reason=choice.get("finish_reason"),
             request_id=headers.get("x-request-id"),
             created=_int(data, "created"),
+            tool_calls=tuple(
+                ToolCall.from_dict(c)
+                for c in message.get("tool_calls") or []
+                if isinstance(c, dict)
+            ),
         )
 
 

@@ -55,6 +55,10 @@ class LocalPool(Protocol):
         """An object with ``busy``, ``queued`` and ``max_workers``."""
         ...
 
+    def holds_run_for(self, task: TaskRequest) -> bool:
+        """Whether a run suspended in this pool waits for ``task``'s tool results."""
+        ...
+
 
 class DistributedExecutor:
     """``run``/``stream`` on the local pool when it has a free worker, else on the shared queue.
@@ -111,10 +115,14 @@ class DistributedExecutor:
             reraise_if_cancelling(exc)
             return False
 
-    async def _go_local(self) -> bool:
-        """Run on the local pool: it has a free slot, or no worker could take the task."""
+    async def _go_local(self, task: TaskRequest) -> bool:
+        """Run on the local pool: it holds the suspended run the task's tool results resume
+        (elsewhere the conversation would start afresh), it has a free slot, or no worker
+        could take the task."""
         if self.local_pool is None:
             return False
+        if task.tool_results and self.local_pool.holds_run_for(task):
+            return True
         return self.local_has_room() or not await self.workers_alive()
 
     def local_has_room(self) -> bool:
@@ -126,7 +134,7 @@ class DistributedExecutor:
 
     async def run(self, task: TaskRequest) -> CompletionResult:
         """Run ``task`` locally or remotely; raises the task's domain error."""
-        if await self._go_local():
+        if await self._go_local(task):
             assert self.local_pool is not None
             return await self.local_pool.run(task)
         try:
@@ -141,7 +149,7 @@ class DistributedExecutor:
 
     async def stream(self, task: TaskRequest) -> AsyncGenerator[str | CompletionResult, None]:
         """Text deltas then exactly one :class:`CompletionResult`, locally or remotely."""
-        if await self._go_local():
+        if await self._go_local(task):
             assert self.local_pool is not None
             source = self.local_pool.stream(task)
         else:

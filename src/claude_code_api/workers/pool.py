@@ -257,6 +257,13 @@ class WorkerPool:
             suspended=len(suspended_runs(self.runner) or ()),
         )
 
+    def holds_run_for(self, task: TaskRequest) -> bool:
+        """Whether a run suspended here waits for the tool results ``task`` brings (so the
+        task must run here to resume it rather than start afresh elsewhere)."""
+        runs = suspended_runs(self.runner)
+        ids = [r.tool_call_id for r in task.tool_results]
+        return bool(ids) and runs is not None and runs.holds(task.project_id, ids)
+
     def live_pids(self) -> dict[str, int]:
         """``{task_id: pid}`` of every CLI process currently alive."""
         return {

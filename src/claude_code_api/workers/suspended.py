@@ -187,6 +187,14 @@ class SuspendedRuns:
         self._runs[run] = loop.call_later(self.ttl, self._expire, run)
         return True
 
+    def holds(self, project_id: str, tool_call_ids: list[str]) -> bool:
+        """Whether a live run of ``project_id`` waits for any of these calls (nothing taken)."""
+        wanted = set(tool_call_ids)
+        return any(
+            run.task.project_id == project_id and run.alive and wanted & set(run.pending)
+            for run in self._runs
+        )
+
     def claim(self, project_id: str, tool_call_ids: list[str]) -> ToolRun | None:
         """Take out the run of ``project_id`` that waits for any of these calls."""
         wanted = set(tool_call_ids)

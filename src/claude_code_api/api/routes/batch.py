@@ -21,7 +21,6 @@ from claude_code_api.api.schemas import BatchItem, BatchRequest, BatchResponse
 from claude_code_api.api.streaming import cancel_on_disconnect
 from claude_code_api.application.completions import CompletionService
 from claude_code_api.auth.principal import Principal
-from claude_code_api.domain import CallOptions
 from claude_code_api.errors import CCAPIError, InvalidRequestError
 
 router = APIRouter(tags=["batch"])
@@ -36,7 +35,7 @@ async def _run_item(
             messages = [m.to_message() for m in item.to_messages()]
         except ValueError as exc:
             raise InvalidRequestError(str(exc), param=f"requests.{i}") from exc
-        options = CallOptions(model=item.model, project_id=project_id, max_tokens=item.max_tokens)
+        options = item.call_options(project_id)
         call = await service.prepare(principal, messages, options, request_id=f"{rid}_{i}")
         result = await service.complete(call)
     except CCAPIError as exc:

@@ -6,13 +6,20 @@ Protocol (JSON text frames)::
     → {"type": "chat", "model": "sonnet", "messages": [...], "max_tokens": 500,
        "session_id": "optional: the server keeps the history under this id"}
     ← {"type": "token", "content": "Hello"}
+    ← {"type": "tool_calls", "tool_calls": [{"id", "type": "function", "function": {...}}]}
     ← {"type": "done", "model": "...", "usage": {...}, "cached": false, "request_id": "req_..."}
     ← {"type": "error", "error": {"message", "type", "param", "code"}}
+    → {"type": "tool_results", "results": [{"tool_call_id": "toolu_...", "content": "sunny"}]}
 
 Several ``chat`` messages may follow on one connection. A disconnect mid-answer kills the
 worker (the pipeline's stream is closed) and the tokens consumed are still charged.
 With ``session_id`` the conversation is kept in the session store (24 h TTL) so a client only
 sends the new user message.
+
+A ``chat`` with ``tools`` whose answer ends in tool calls gets a ``tool_calls`` frame before
+``done`` (``finish_reason: "tool_calls"``); the client runs them and sends a ``tool_results``
+frame, which continues that conversation with the same settings (or a ``chat`` frame carrying
+the ``role: "tool"`` messages, as over HTTP).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from claude_code_api.api.common import openai_tool_call
 from claude_code_api.api.errors import openai_body, validation_error
 from claude_code_api.api.middleware import new_request_id
 from claude_code_api.api.schemas import ChatCompletionRequest, ChatMessage, usage_payload
@@ -46,8 +54,11 @@ async def _authenticate(ws: WebSocket, services: Services) -> Principal:
 
 async def _answer(
     ws: WebSocket, services: Services, service: CompletionService, principal: Principal,
-    message: dict[str, Any],
-) -> None:  # fmt: skip
+    frame: dict[str, Any],
+) -> dict[str, Any] | None:  # fmt: skip
+    """Answer one ``chat`` frame; when the answer ends in tool calls, return the ``chat`` frame
+    a ``tool_results`` frame continues (its messages so far, the same settings)."""
+    message = dict(frame)
     session_id = message.pop("session_id", None)
     if session_id is not None:
         session_id = check_identifier(session_id, field="session_id")
@@ -81,9 +92,14 @@ async def _answer(
     if rest := scanner.finish():
         await ws.send_json({"type": "token", "content": rest})
     final = shape_result(final, options)
+    reply: dict[str, Any] = {"role": "assistant", "content": final.text}
+    if final.tool_calls:
+        reply = {**reply, "content": final.text or None}
+        reply["tool_calls"] = [openai_tool_call(c) for c in final.tool_calls]
+        await ws.send_json({"type": "tool_calls", "tool_calls": reply["tool_calls"]})
     if session_id:
         history += [m.model_dump() for m in body.messages]
-        history.append({"role": "assistant", "content": final.text})
+        history.append(reply)
         await services.sessions.store(session_id, {"messages": history}, scope=project_id)
     await ws.send_json(
         {
@@ -95,6 +111,39 @@ async def _answer(
             "usage": usage_payload(final.usage),
         }
     )
+    if not final.tool_calls:
+        return None
+    # The session keeps the history itself; otherwise the frame carries it.
+    sent = [] if session_id else [*frame.get("messages", []), reply]
+    return {**frame, "messages": sent}
+
+
+def _continue(pending: dict[str, Any] | None, frame: dict[str, Any]) -> dict[str, Any]:
+    """The ``chat`` frame a ``tool_results`` frame stands for: the pending conversation, then
+    one ``role: "tool"`` message per result."""
+    if pending is None:
+        raise InvalidRequestError(
+            "No tool calls wait for results on this connection.", param="type"
+        )
+    results = frame.get("results")
+    if not isinstance(results, list) or not results:
+        raise InvalidRequestError(
+            "A tool_results frame needs 'results': a list of {tool_call_id, content, is_error}.",
+            param="results",
+        )
+    messages = list(pending["messages"])
+    for i, result in enumerate(results):
+        if not isinstance(result, dict):
+            raise InvalidRequestError("Each result must be an object.", param=f"results[{i}]")
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": result.get("tool_call_id"),
+                "content": result.get("content"),
+                "is_error": bool(result.get("is_error", False)),
+            }
+        )
+    return {**pending, "messages": messages}
 
 
 async def _receive_json(ws: WebSocket) -> Any:
@@ -128,14 +177,20 @@ async def stream(ws: WebSocket) -> None:
             await ws.send_json(_error(exc))
             await ws.close(code=4401)
             return
+        pending: dict[str, Any] | None = None  # the conversation waiting for tool results
         while True:
             message = await _receive_json(ws)
-            if not isinstance(message, dict) or message.get("type") != "chat":
-                err = InvalidRequestError("Expected a message with type 'chat'.", param="type")
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind not in ("chat", "tool_results"):
+                err = InvalidRequestError(
+                    "Expected a message with type 'chat' or 'tool_results'.", param="type"
+                )
                 await ws.send_json(_error(err))
                 continue
             try:
-                await _answer(ws, services, service, principal, message)
+                if kind == "tool_results":
+                    message = _continue(pending, message)
+                pending = await _answer(ws, services, service, principal, message)
             except CCAPIError as exc:
                 await ws.send_json(_error(exc))
     except WebSocketDisconnect:
