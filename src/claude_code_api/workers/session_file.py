@@ -24,10 +24,11 @@ The minimum record the CLI 2.1.197 accepts, found on the real binary (DEVELOPERS
 - the history must end with an assistant turn (a user turn at the end gets a made-up
   "Continue from where you left off." / "No response requested." pair).
 
-User content is written as the cold run of that turn sent it (a string, or with images the
-stream-json content ``[text, image, ...]`` of :func:`~claude_code_api.workers.runner.
-stdin_payload`), so the upstream request of a continuation starts with the same blocks as the
-previous turn's and its cache breakpoint is read back.
+User content is written as blocks in the order the cold run of that turn sent it (``[text,
+image, ...]``, as :func:`~claude_code_api.workers.runner.stdin_payload`); a string would go
+upstream as a string where the previous request had a text block. So the upstream request of
+a continuation starts with the same blocks as the previous turn's, and its cache breakpoint is
+read back.
 """
 
 from __future__ import annotations
@@ -76,13 +77,12 @@ def tool_id(client_id: str) -> str:
     return "toolu_" + hashlib.sha256(client_id.encode()).hexdigest()[:24]
 
 
-def _user_content(message: Message) -> str | list[dict[str, Any]]:
+def _user_content(message: Message) -> list[dict[str, Any]]:
+    # Always blocks: a string would go upstream as a string, while the request that had this
+    # message last sent it as a text block (the new prompt always is one).
     text = message.text("[image]")
-    images = message.images()
-    if not images:
-        return text
     blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    return blocks + [{"type": "image", "source": source} for source in images]
+    return blocks + [{"type": "image", "source": source} for source in message.images()]
 
 
 def _assistant_content(message: Message) -> list[dict[str, Any]]:
