@@ -315,6 +315,7 @@ class CLIRunner:
             resume = None
             if task.history:
                 resume, sessions = write_session(task.history, env=env, cwd=workdir)
+                orphans.mark_sessions(workdir, sessions)
             argv = build_argv(self.settings, task, system_prompt_file=system_file, resume=resume)
             try:
                 proc = await asyncio.create_subprocess_exec(
@@ -421,6 +422,7 @@ class CLIRunner:
             if task.history:
                 resume, directory = write_session(task.history, env=env, cwd=workdir)
                 sessions = str(directory)
+                orphans.mark_sessions(workdir, directory)
             system_file = Path(workdir) / "system-prompt.txt"
             system_file.write_text(system_prompt(self.settings, task), encoding="utf-8")
             bridge = Bridge(task, Path(workdir))
