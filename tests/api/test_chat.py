@@ -139,7 +139,7 @@ async def test_conversation_history_reaches_the_cli(
     said = response.json()["choices"][0]["message"]["content"].split("You said: ", 1)[1]
     assert said.startswith("What is my name? .")
     assert sim_calls()[-1]["messages"] == [
-        {"role": "user", "content": "My name is Ada."},
+        {"role": "user", "content": [{"type": "text", "text": "My name is Ada."}]},
         {"role": "assistant", "content": [{"type": "text", "text": "Hello Ada."}]},
         {"role": "user", "content": "What is my name?"},
     ]
