@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 
 from claude_code_api.app import create_app
+from claude_code_api.application.conversation import build_conversation
+from claude_code_api.domain import Message, ToolCall
 from claude_code_api.workers.session_file import sessions_dir
 from tests.api.conftest import bearer, create_key, make_settings, running_app
 
@@ -258,3 +260,32 @@ async def test_a_warm_server_runs_continuations_cold(tmp_path: Path, sim_calls: 
     assert body["choices"][0]["message"]["content"].endswith("Resumed: 2 earlier messages.")
     assert sim_calls()[-1]["messages"] == [user("one"), assistant("first"), prompt("two")]
     assert re.search(r"ccapi_warm_cold_runs_total 1\.0", metrics)
+
+
+def test_dropped_turns_leave_no_orphan_tool_result() -> None:
+    """When the oldest turns are dropped for the context window, results whose calls were
+    dropped go too: the history starts with a user or assistant turn."""
+    messages = [
+        Message.of("user", "x" * 400),
+        Message("assistant", (), tool_calls=(ToolCall("c1", "f", {}),)),
+        Message("tool", ("r" * 40,), tool_call_id="c1"),
+        Message.of("assistant", "after the tool"),
+        Message.of("user", "short"),
+        Message.of("assistant", "ok"),
+        Message.of("user", "last"),
+    ]
+    conversation = build_conversation(
+        messages, context_window=60, reserve_output=10, estimate=lambda text: len(text) // 4
+    )
+    assert conversation.dropped_turns == 2
+    assert [m.role for m in conversation.history] == ["assistant", "user", "assistant"]
+    assert conversation.history[0].text() == "after the tool"
+    assert conversation.last == "last"
+    # Everything else: consecutive user messages at the end become one new message.
+    tail = build_conversation(
+        [*messages[-3:-1], Message.of("user", "one"), Message.of("user", "two")],
+        context_window=10_000,
+        reserve_output=10,
+        estimate=len,
+    )
+    assert tail.last == "one\n\ntwo" and [m.role for m in tail.history] == ["user", "assistant"]
