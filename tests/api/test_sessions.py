@@ -175,7 +175,13 @@ async def test_tool_turns_are_real_tool_use_and_tool_result_turns(
     assert re.fullmatch(r"toolu_[0-9a-f]{24}", tool_use["id"])
     assert messages[2] == {
         "role": "user",
-        "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "sunny"}],
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": tool_use["id"],
+                "content": [{"type": "text", "text": "sunny"}],
+            }
+        ],
     }
     assert messages[3:] == [assistant("It is sunny."), prompt("Thanks!")]
 

@@ -202,6 +202,59 @@ def test_tool_turns_arrive_as_tool_use_and_tool_result(
     }
     assert got[2] == {
         "role": "user",
-        "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"}],
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "call_1",
+                "content": [{"type": "text", "text": "sunny"}],
+            }
+        ],
     }
     assert _turns(body)[3:] == [("assistant", "It is sunny."), ("user", "Thanks!")]
+
+
+def test_a_rebuilt_tool_round_has_the_blocks_of_the_live_one(
+    tmp_path: Path, claude_bin: str, real_cli_env: dict[str, str], fake_upstream: FakeAnthropic
+) -> None:
+    """A tool round run live (the CLI parked on the call, resumed with the client's result),
+    then a follow-up question: the rebuilt session sends the live requests' messages again,
+    block for block, so the follow-up reads the whole tool round from the cache."""
+    settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": 'Weather? [[call:get_weather {"city": "Paris"}]]'}
+    ]
+    with ServerThread(create_app(settings)) as server:
+        key = admin_create_key_sync(server.url, "real:toolround")
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+
+        def ask() -> Any:
+            return (
+                client.chat.completions.create(
+                    model="haiku", messages=messages, tools=tools, extra_body={"cache": False}
+                )
+                .choices[0]
+                .message
+            )  # type: ignore[arg-type]
+
+        call = ask()
+        assert call.tool_calls
+        messages += [
+            call.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.tool_calls[0].id, "content": "sunny"},
+        ]
+        messages += [{"role": "assistant", "content": ask().content}]
+        messages += [{"role": "user", "content": "Thanks!"}]
+        ask()
+    live, follow_up = fake_upstream.messages[-2].body, fake_upstream.messages[-1].body
+    assert len(follow_up["messages"]) == len(live["messages"]) + 2
+    assert follow_up["system"] == live["system"] and follow_up["tools"] == live["tools"]
+    assert _plain(follow_up["messages"][: len(live["messages"])]) == _plain(live["messages"])

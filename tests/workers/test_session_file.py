@@ -38,9 +38,10 @@ def test_records_chain_every_turn_with_its_own_assistant_id() -> None:
     ids = [r["message"]["id"] for r in rows if r["type"] == "assistant"]
     assert len(set(ids)) == 2  # the CLI merges assistant records that share an id
     # One round of results is one user message of tool_result blocks.
+    found, boom = ([{"type": "text", "text": t}] for t in ("found", "boom"))
     assert rows[2]["message"]["content"] == [
-        {"type": "tool_result", "tool_use_id": "call_1", "content": "found"},
-        {"type": "tool_result", "tool_use_id": "call_1b", "content": "boom", "is_error": True},
+        {"type": "tool_result", "tool_use_id": "call_1", "content": found},
+        {"type": "tool_result", "tool_use_id": "call_1b", "content": boom, "is_error": True},
     ]
 
 

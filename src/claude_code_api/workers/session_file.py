@@ -101,10 +101,12 @@ def _assistant_content(message: Message) -> list[dict[str, Any]]:
 
 
 def _result_block(message: Message) -> dict[str, Any]:
+    # The content as the MCP bridge answers the CLI in a live run (one text block), so a
+    # rebuilt turn has the same blocks as the request that carried it live.
     block: dict[str, Any] = {
         "type": "tool_result",
         "tool_use_id": tool_id(message.tool_call_id or ""),
-        "content": message.text(),
+        "content": [{"type": "text", "text": message.text()}],
     }
     if message.is_error:
         block["is_error"] = True
@@ -172,10 +174,12 @@ def write_session(
     """
     session_id = str(uuid.uuid4())
     directory = sessions_dir(env, cwd)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     lines = [json.dumps(r, ensure_ascii=False) for r in records(history, session_id)]
-    path = directory / f"{session_id}.jsonl"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.writelines(line + "\n" for line in lines)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(directory / f"{session_id}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(line + "\n" for line in lines)
+    except OSError as exc:
+        raise CLIError(f"Cannot write the CLI session file: {exc.strerror}") from exc
     return session_id, directory
