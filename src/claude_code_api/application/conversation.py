@@ -46,7 +46,8 @@ rebuilt session on CLI 2.1.197 (a session ending in a tool_use or a tool_result 
 the CLI with made-up turns: DEVELOPERS.md), so it keeps the rendered transcript. Tool turns
 *before* the new user message are real ``tool_use``/``tool_result`` turns when the request
 offers tools, and rendered text inside real assistant/user turns when it does not (the
-Messages API refuses tool blocks in a request without tools).
+Messages API rejects tool blocks in a request that defines no tools, as far as we know: the
+fake upstream cannot tell, so the safe form is used).
 """
 
 from __future__ import annotations
