@@ -174,7 +174,7 @@ def write_session(
     """
     session_id = str(uuid.uuid4())
     directory = sessions_dir(env, cwd)
-    lines = [json.dumps(r, ensure_ascii=False) for r in records(history, session_id)]
+    lines = [json.dumps(r) for r in records(history, session_id)]  # ASCII: any text survives
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(directory / f"{session_id}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
