@@ -5,12 +5,14 @@ A test that needs Redis or PostgreSQL and cannot reach it fails; it never skips 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,27 @@ def sim_cli() -> str:
     path = shutil.which("claude-sim", path=str(Path(sys.executable).parent))
     assert path, "claude-sim console script missing: run `pip install -e .`"
     return path
+
+
+@pytest.fixture
+def sim_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], list[dict[str, Any]]]:
+    """What reached "the model" in every simulated CLI started from now on (as the fake
+    upstream logs it for the real binary): ``{"system": ..., "messages": [...]}`` per call.
+
+    The simulated CLI appends to ``$CLAUDE_CODE_SIM_RECORD``; warm processes started before
+    the fixture (spares) do not record.
+    """
+    path = tmp_path / "sim-calls.jsonl"
+    monkeypatch.setenv("CLAUDE_CODE_SIM_RECORD", str(path))
+
+    def calls() -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    return calls
 
 
 @pytest.fixture

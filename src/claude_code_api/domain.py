@@ -57,6 +57,27 @@ class Message:
         """The image sources of the message, in order."""
         return [p.source for p in self.parts if isinstance(p, Image)]
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (a task's history on the distributed queue)."""
+        return {
+            "role": self.role,
+            "parts": [p if isinstance(p, str) else {"source": p.source} for p in self.parts],
+            "tool_calls": [c.to_dict() for c in self.tool_calls],
+            "tool_call_id": self.tool_call_id,
+            "is_error": self.is_error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            data["role"],
+            tuple(p if isinstance(p, str) else Image(p["source"]) for p in data["parts"]),
+            tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", [])),
+            tool_call_id=data.get("tool_call_id"),
+            is_error=bool(data.get("is_error", False)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class OutputFormat:
@@ -201,11 +222,17 @@ class TaskRequest:
     #: Results for the model's last tool calls: resume the run suspended on them, if it is
     #: still there (else ``prompt`` holds the whole conversation, tool turns rendered).
     tool_results: list[ToolResult] = field(default_factory=list)
+    #: The conversation's earlier turns (user, assistant with its tool calls, tool results;
+    #: never system), ending with an assistant or tool turn. Non-empty: the runner rebuilds a
+    #: CLI session from them and resumes it (``--resume``), so they reach the model as real
+    #: turns and ``prompt`` is only the new user message (see ``workers/session_file.py``).
+    history: list[Message] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (used by the distributed queue)."""
         data = asdict(self)
         data["mode"] = self.mode.value
+        data["history"] = [m.to_dict() for m in self.history]
         return data
 
     @classmethod
@@ -215,6 +242,7 @@ class TaskRequest:
         data["mode"] = Mode(data.get("mode", "chat"))
         data["tools"] = [ToolSpec(**t) for t in data.get("tools", [])]
         data["tool_results"] = [ToolResult(**r) for r in data.get("tool_results", [])]
+        data["history"] = [Message.from_dict(m) for m in data.get("history", [])]
         return cls(**data)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,9 @@ async def test_streaming_sse_chunks_end_with_done(client: httpx.AsyncClient) -> 
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
 
 
-async def test_conversation_history_reaches_the_cli(client: httpx.AsyncClient) -> None:
+async def test_conversation_history_reaches_the_cli(
+    client: httpx.AsyncClient, sim_calls: Callable[[], list[dict[str, Any]]]
+) -> None:
     key = await create_key(client)
     messages = [
         {"role": "user", "content": "My name is Ada."},
@@ -157,13 +160,15 @@ async def test_conversation_history_reaches_the_cli(client: httpx.AsyncClient) -
     )
     assert response.status_code == 200
     assert "x-ccapi-dropped-turns" not in response.headers
-    # The simulated CLI echoes the start of the prompt it read: the earlier turns are there,
-    # as a transcript before the last question.
+    # The earlier turns reached the model as real turns (a resumed session), and only the
+    # new question went on stdin (the simulated CLI echoes what it read there).
     said = response.json()["choices"][0]["message"]["content"].split("You said: ", 1)[1]
-    assert said.startswith(
-        "<conversation> User: My name is Ada. Assistant: Hello Ada. </conversation> "
-        "What is my name?"
-    )
+    assert said.startswith("What is my name? .")
+    assert sim_calls()[-1]["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "My name is Ada."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Hello Ada."}]},
+        {"role": "user", "content": "What is my name?"},
+    ]
 
 
 @pytest.mark.parametrize(

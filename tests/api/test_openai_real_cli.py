@@ -191,11 +191,13 @@ def test_responses_api_with_previous_response_id_on_the_real_binary(
         assert client.responses.retrieve(final.id).output_text == "Ada, streamed."
     sent = fake_upstream.messages
     assert len(sent) == 3
-    # The continued turns reached the model with the earlier ones (as a transcript today).
-    second_prompt = _user_texts(sent[1].body)
-    assert "My name is Ada." in second_prompt and "Nice to meet you, Ada." in second_prompt
-    third_prompt = _user_texts(sent[2].body)
-    assert "Your name is Ada." in third_prompt and "Once more, streamed." in third_prompt
+    # The continued turns reached the model as real turns: the stored user and assistant
+    # messages, then the new input (a session rebuilt from the stored conversation).
+    assert [m["role"] for m in sent[2].body["messages"]] == ["user", "assistant"] * 2 + ["user"]
+    answers = [m["content"][-1]["text"] for m in sent[2].body["messages"][1::2]]
+    assert answers == ["Nice to meet you, Ada.", "Your name is Ada."]
+    assert "My name is Ada." in _user_texts({"messages": sent[1].body["messages"][:1]})
+    assert sent[2].body["messages"][-1]["content"][-1]["text"] == "Once more, streamed."
 
 
 def test_thinking_only_when_asked_with_the_real_binary(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -58,25 +59,39 @@ def test_create_plain(live_server: ServerThread, key: str) -> None:
     assert response.usage.input_tokens_details.cached_tokens == 0
 
 
-def test_previous_response_id_sends_the_earlier_turn(live_server: ServerThread, key: str) -> None:
+def _turns(*texts: str) -> list[dict[str, Any]]:
+    """Alternating user/assistant messages as they reach the model from a resumed session."""
+    return [
+        {"role": "user", "content": t}
+        if i % 2 == 0
+        else {"role": "assistant", "content": [{"type": "text", "text": t}]}
+        for i, t in enumerate(texts)
+    ]
+
+
+def test_previous_response_id_sends_the_earlier_turn(
+    live_server: ServerThread, key: str, sim_calls: Callable[[], list[dict[str, Any]]]
+) -> None:
     client = _client(live_server, key)
     first = client.responses.create(model="haiku", input="My name is Ada.")
     second = client.responses.create(
         model="haiku", input="What is my name?", previous_response_id=first.id
     )
     assert second.previous_response_id == first.id
-    prompt = (
-        "<conversation>\nUser: My name is Ada.\nAssistant: "
-        f"{first.output_text}\n</conversation>\n\nWhat is my name?"
+    # The stored turns reached the model as real turns; only the new input went on stdin.
+    assert _sha(second.output_text) == hashlib.sha256(b"What is my name?").hexdigest()
+    assert sim_calls()[-1]["messages"] == _turns(
+        "My name is Ada.", first.output_text, "What is my name?"
     )
-    assert _sha(second.output_text) == hashlib.sha256(prompt.encode()).hexdigest()
     # A third turn carries both earlier turns.
     third = client.responses.create(
         model="haiku", input=[{"role": "user", "content": "And again?"}],
         previous_response_id=second.id,
     )  # fmt: skip
-    # Its prompt starts with the whole stored conversation (the simulated CLI echoes it).
-    assert "You said: <conversation> User: My name is Ada. Assistant:" in third.output_text
+    assert sim_calls()[-1]["messages"] == _turns(
+        "My name is Ada.", first.output_text, "What is my name?", second.output_text, "And again?"
+    )
+    assert third.output_text.endswith("Resumed: 4 earlier messages.")
     stored = client.responses.retrieve(third.id)
     assert stored.output_text == third.output_text
 
@@ -111,10 +126,8 @@ def test_streaming_sdk_helpers(live_server: ServerThread, key: str) -> None:
         deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
         final = stream.get_final_response()
     assert "".join(deltas) == final.output_text
-    prompt = (
-        f"<conversation>\nUser: Stream a few words\nAssistant: {text}\n</conversation>\n\nContinue"
-    )
-    assert _sha(final.output_text) == hashlib.sha256(prompt.encode()).hexdigest()
+    assert _sha(final.output_text) == hashlib.sha256(b"Continue").hexdigest()
+    assert final.output_text.endswith("Resumed: 2 earlier messages.")
     assert client.responses.retrieve(final.id).output_text == final.output_text
 
 

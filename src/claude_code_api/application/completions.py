@@ -130,7 +130,11 @@ class CompletionService:
         output_limit = max_tokens or settings.default_max_tokens
         window = CONTEXT_WINDOWS.get(tier or "sonnet", 200_000)
         conversation = build_conversation(
-            messages, context_window=window, reserve_output=output_limit, estimate=estimate_tokens
+            messages,
+            context_window=window,
+            reserve_output=output_limit,
+            estimate=estimate_tokens,
+            real_tool_turns=bool(tools) and options.tool_choice != "none",
         )
         routed: dict[str, Any] | None = None
         if tier is None:  # "auto"
@@ -146,14 +150,16 @@ class CompletionService:
             cli_model = resolve_model(decision.model, settings.tier_models)
         else:
             cli_model = resolve_model(requested, settings.tier_models)
+        resumed = bool(conversation.history)  # real earlier turns: only the new message
         task = TaskRequest(
-            prompt=conversation.prompt,
+            prompt=conversation.last if resumed else conversation.prompt,
+            history=list(conversation.history),
             model=cli_model,
             project_id=project_id,
             system_prompt=conversation.system_prompt,
             max_tokens=max_tokens,
             mode=mode,
-            images=list(conversation.images),
+            images=list(conversation.last_images if resumed else conversation.images),
             tools=tools,
             tool_choice=options.tool_choice,
             parallel_tool_calls=options.parallel_tool_calls,

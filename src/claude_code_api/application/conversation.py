@@ -1,6 +1,17 @@
-"""Turn a message list into what one CLI call takes: a system prompt and a prompt.
+"""Turn a message list into what one CLI call takes: a system prompt, earlier turns, a prompt.
 
-The CLI answers a single prompt, so earlier turns travel inside it as a transcript:
+Earlier turns travel as **real turns**: :attr:`Conversation.history` holds the messages before
+the new user message, the worker rebuilds a CLI session file from them and resumes it
+(``claude -p --resume``, see ``workers/session_file.py``), and :attr:`Conversation.last` (the
+new user message) goes on stdin. The model then sees user, assistant and tool turns as they
+were, and the CLI's prompt caching reads the earlier turns back from the cache instead of
+billing them as new input on every turn. Nothing is kept between requests: the state is the
+request's own messages, so a continuation, a regenerated answer, an edited earlier turn and a
+new conversation are told apart by content, on any replica.
+
+:attr:`Conversation.prompt` is still the whole conversation rendered as one text (routing,
+token estimates and cache keys read it, and a conversation that ends with tool results whose
+suspended run is gone is sent that way, see below):
 
     <conversation>
     User: first question
@@ -30,7 +41,13 @@ the transcript, rendered as::
     <result tool_call_id="call_1" name="get_weather">sunny</result>
     </tool_results>
 
-(``is_error="true"`` marks an error result.)
+(``is_error="true"`` marks an error result.) Such a conversation cannot be resumed from a
+rebuilt session on CLI 2.1.197 (a session ending in a tool_use or a tool_result is "repaired" by
+the CLI with made-up turns: DEVELOPERS.md), so it keeps the rendered transcript. Tool turns
+*before* the new user message are real ``tool_use``/``tool_result`` turns when the request
+offers tools, and rendered text inside real assistant/user turns when it does not (the
+Messages API rejects tool blocks in a request that defines no tools, as far as we know: the
+fake upstream cannot tell, so the safe form is used).
 """
 
 from __future__ import annotations
@@ -63,6 +80,13 @@ class Conversation:
     images: tuple[dict[str, str], ...] = ()  # Anthropic image sources, in transcript order
     #: The results that end the conversation (answers to the model's last tool calls).
     tool_results: tuple[ToolResult, ...] = ()
+    #: Real turns before the new user message (no system messages; ends with an assistant or
+    #: tool message). Empty for a single turn and for a conversation ending in tool results.
+    history: tuple[Message, ...] = ()
+    #: The new user message(s) as one text (what goes on stdin when ``history`` is set).
+    last: str = ""
+    #: The images of :attr:`last` (those of earlier turns stay in ``history``).
+    last_images: tuple[dict[str, str], ...] = ()
 
 
 def build_conversation(
@@ -71,17 +95,19 @@ def build_conversation(
     context_window: int,
     reserve_output: int,
     estimate: Callable[[str], int],
+    real_tool_turns: bool = True,
 ) -> Conversation:
     """Build the prompt, dropping the oldest turns if the estimate exceeds the window.
 
     ``estimate`` is the shared token estimator (``routing.estimate_tokens``).
+    ``real_tool_turns=False`` (a request offering no tools) renders earlier tool turns as text.
     """
     system_parts = [m.text() for m in messages if m.role in ("system", "developer")]
     if any(m.images() for m in messages if m.role != "user"):
         raise InvalidRequestError(
             "Images are only supported in user messages.", param="messages", code="invalid_image"
         )
-    turns, turn_images, results = _turns(messages)
+    turns, turn_images, results, groups = _turns(messages)
     if sum(map(len, turn_images)) > MAX_IMAGES:
         raise InvalidRequestError(
             f"At most {MAX_IMAGES} images per request.", param="messages", code="invalid_image"
@@ -117,6 +143,20 @@ def build_conversation(
         total -= sizes.pop(0)
         history.pop(0)
         dropped += 1
+    kept = groups[dropped:]
+    real: list[Message] = []
+    tail: list[Message] = []
+    if not results:
+        for (role, text), group in zip(turns[dropped:], kept, strict=True):
+            if real_tool_turns or not (role == "tool" or group[0].tool_calls):
+                real += group
+            else:  # the turn as rendered in the transcript, in a plain text message
+                real.append(Message.of("user" if role == "tool" else "assistant", text))
+        # The new user message, with any user messages right before it (no answer between).
+        while real and real[-1].role == "user":
+            tail.insert(0, real.pop())
+        while real and real[0].role == "tool":  # results of calls dropped with their turn
+            real.pop(0)
     return Conversation(
         system_prompt=system_prompt,
         prompt=_render(history, last),
@@ -124,16 +164,23 @@ def build_conversation(
         transcript=(*history, ("user", last)),
         images=tuple(image for images in turn_images[dropped:] for image in images),
         tool_results=results,
+        history=tuple(real),
+        last="\n\n".join(m.text(IMAGE_MARKER) for m in tail),
+        last_images=tuple(image for m in tail for image in m.images()),
     )
 
 
 def _turns(
     messages: Sequence[Message],
-) -> tuple[list[tuple[str, str]], list[list[dict[str, str]]], tuple[ToolResult, ...]]:
+) -> tuple[
+    list[tuple[str, str]], list[list[dict[str, str]]], tuple[ToolResult, ...], list[list[Message]]
+]:
     """``(role, text)`` turns (each run of tool messages is one ``tool`` turn), their images,
-    and the results ending the conversation. A tool message must answer an earlier call."""
+    the results ending the conversation and each turn's messages. A tool message must answer
+    an earlier call."""
     turns: list[tuple[str, str]] = []
     images: list[list[dict[str, str]]] = []
+    groups: list[list[Message]] = []
     calls: dict[str, str] = {}  # tool_call id -> tool name, from assistant messages
     results: list[ToolResult] = []
     for index, message in enumerate(messages):
@@ -148,6 +195,7 @@ def _turns(
                 text = _render_calls(text, message)
             turns.append((message.role, text))
             images.append(message.images())
+            groups.append([message])
             continue
         tool_call_id = message.tool_call_id or ""
         if tool_call_id not in calls:
@@ -166,11 +214,13 @@ def _turns(
         if results:  # the same round of results: one turn
             role, text = turns[-1]
             turns[-1] = (role, text.replace("\n</tool_results>", f"\n{line}\n</tool_results>"))
+            groups[-1].append(message)
         else:
             turns.append(("tool", f"<tool_results>\n{line}\n</tool_results>"))
             images.append([])
+            groups.append([message])
         results.append(result)
-    return turns, images, tuple(results)
+    return turns, images, tuple(results), groups
 
 
 def _render_calls(text: str, message: Message) -> str:

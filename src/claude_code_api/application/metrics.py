@@ -72,7 +72,8 @@ class _WarmCollector(Collector):
     COUNTERS = {
         "hits": "Warm-eligible tasks served by a running CLI process",
         "misses": "Warm-eligible tasks that waited for a CLI process to start",
-        "cold_runs": "Tasks run on a fresh CLI (agent mode, images, slash prompts, no capacity)",
+        "cold_runs": "Tasks run on a fresh CLI (agent mode, images, earlier turns, slash prompts, "
+        "no capacity)",
         "spawned": "Warm CLI processes started",
         "switches": "Model switches on a running warm process",
     }

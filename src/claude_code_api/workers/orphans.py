@@ -13,6 +13,10 @@ Two halves:
   A process is only killed if it is in the recorded group *and* runs in that task directory,
   so a recycled group id can never hit an unrelated process.
 
+A task that resumed a rebuilt CLI session (earlier turns) also names that session's directory
+(under the CLI's config directory, outside the task directory) in ``.ccapi-sessions``; the
+sweep removes it with the task directory.
+
 Other platforms: no parent-death signal; the sweep still runs.
 """
 
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 DIR_PREFIXES = ("ccapi-task-", "ccapi-warm-")
 OWNER_FILE = ".ccapi-owner"
 GROUP_FILE = ".ccapi-pgid"
+SESSIONS_FILE = ".ccapi-sessions"
 #: A directory without an owner file (an older version) is removed once this old.
 UNOWNED_MAX_AGE = 24 * 3600.0
 
@@ -73,6 +78,20 @@ def mark_group(workdir: str | Path, pgid: int) -> None:
     """Record the CLI's process group (its pid: it runs in its own session)."""
     with contextlib.suppress(OSError):
         (Path(workdir) / GROUP_FILE).write_text(str(pgid))
+
+
+def mark_sessions(workdir: str | Path, sessions: str | Path) -> None:
+    """Record the directory of the CLI session rebuilt for the task (removed with it)."""
+    (Path(workdir) / SESSIONS_FILE).write_text(str(sessions))
+
+
+def _remove_sessions(workdir: Path) -> None:
+    """Remove the session directory a task directory names, if it is one (a ``projects``
+    entry named after a task directory)."""
+    with contextlib.suppress(OSError):
+        sessions = Path((workdir / SESSIONS_FILE).read_text())
+        if sessions.parent.name == "projects" and "ccapi-task-" in sessions.name:
+            shutil.rmtree(sessions, ignore_errors=True)
 
 
 def _owner_alive(stamp: str) -> bool:
@@ -129,6 +148,7 @@ def sweep_stale(root: Path | None) -> tuple[int, int]:
             continue
         with contextlib.suppress(OSError, ValueError):
             killed += _kill_group_in(int((workdir / GROUP_FILE).read_text()), workdir.resolve())
+        _remove_sessions(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         removed += 1
     if removed or killed:

@@ -11,6 +11,10 @@ Every call:
 - ends with the process group killed (SIGTERM, a short grace, SIGKILL) and the process reaped,
   whether it finished, failed, timed out or its consumer went away.
 
+A task with earlier turns (:attr:`TaskRequest.history`) resumes a CLI session rebuilt from them
+(:mod:`~claude_code_api.workers.session_file`, ``--resume``): the turns reach the model as
+real messages, and only the new user message goes on stdin.
+
 A task with client tools runs with the MCP bridge (:mod:`~claude_code_api.workers.tool_bridge`)
 and may end its turn *suspended* on the model's tool calls: the process is then kept in
 :attr:`CLIRunner.suspended` instead of being killed, until a task carrying the results resumes
@@ -45,6 +49,7 @@ from claude_code_api.errors import (
 from claude_code_api.pricing import PriceTable, resolve_model
 from claude_code_api.workers import orphans
 from claude_code_api.workers.protocol import StreamParser, summarize_stderr
+from claude_code_api.workers.session_file import write_session
 from claude_code_api.workers.suspended import SuspendedRuns, ToolRun
 from claude_code_api.workers.tool_bridge import Bridge, system_addendum, uses_tools
 
@@ -174,8 +179,12 @@ def build_argv(
     *,
     system_prompt_file: Path | None = None,
     extra: list[str] | None = None,
+    resume: str | None = None,
 ) -> list[str]:
     """The full argv (no prompt: it goes on stdin).
+
+    ``resume`` is the id of a session file written for the task's history
+    (:func:`~claude_code_api.workers.session_file.write_session`).
 
     With ``system_prompt_file`` (the runner writes it into the task's private working
     directory) the system prompt travels as ``--system-prompt-file``: like the prompt on stdin,
@@ -195,6 +204,8 @@ def build_argv(
         argv += ["--input-format", "stream-json"]  # see stdin_payload
     if task.effort is not None:
         argv += ["--effort", task.effort]  # upstream output_config.effort (sonnet/opus)
+    if resume is not None:
+        argv += ["--resume", resume]
     if task.mode is Mode.AGENT:
         if task.max_budget_usd is not None:
             argv += ["--max-budget-usd", f"{task.max_budget_usd:.6f}"]
@@ -296,11 +307,16 @@ class CLIRunner:
         orphans.mark_owner(workdir)
         system_file = Path(workdir) / "system-prompt.txt"
         system_file.write_text(system_prompt(self.settings, task), encoding="utf-8")
-        argv = build_argv(self.settings, task, system_prompt_file=system_file)
         proc: asyncio.subprocess.Process | None = None
         stdin_task: asyncio.Task[None] | None = None
         stderr_task: asyncio.Task[bytes] | None = None
+        sessions: Path | None = None
         try:
+            resume = None
+            if task.history:
+                resume, sessions = write_session(task.history, env=env, cwd=workdir)
+                orphans.mark_sessions(workdir, sessions)
+            argv = build_argv(self.settings, task, system_prompt_file=system_file, resume=resume)
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv,
@@ -355,6 +371,8 @@ class CLIRunner:
             if proc is not None:
                 await _uncancellable(_cleanup(proc, stdin_task, stderr_task))
             shutil.rmtree(workdir, ignore_errors=True)
+            if sessions is not None:
+                shutil.rmtree(sessions, ignore_errors=True)
 
     async def _tool_stream(
         self, task: TaskRequest, timeout: float | None, on_spawn: SpawnHook | None
@@ -398,15 +416,29 @@ class CLIRunner:
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix="ccapi-task-", dir=root)  # mode 0700
+        env = tool_env(build_env(self.settings, task, self.base_env))
+        resume, sessions = None, ""
         try:
+            if task.history:
+                resume, directory = write_session(task.history, env=env, cwd=workdir)
+                sessions = str(directory)
+                orphans.mark_sessions(workdir, directory)
             system_file = Path(workdir) / "system-prompt.txt"
             system_file.write_text(system_prompt(self.settings, task), encoding="utf-8")
             bridge = Bridge(task, Path(workdir))
             await bridge.start()
         except BaseException:
             remove_workdir(workdir)
+            if sessions:
+                remove_workdir(sessions)
             raise
-        argv = build_argv(self.settings, task, system_prompt_file=system_file, extra=bridge.argv())
+        argv = build_argv(
+            self.settings,
+            task,
+            system_prompt_file=system_file,
+            extra=bridge.argv(),
+            resume=resume,
+        )
         limit = self.settings.max_output_bytes
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -415,13 +447,15 @@ class CLIRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=workdir,
-                env=tool_env(build_env(self.settings, task, self.base_env)),
+                env=env,
                 start_new_session=True,
                 limit=limit,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
             await bridge.close()
             remove_workdir(workdir)
+            if sessions:
+                remove_workdir(sessions)
             raise CLINotFoundError(f"Cannot start the Claude CLI: {exc.strerror}") from exc
         tasks: list[asyncio.Task[Any]] = [
             asyncio.create_task(_feed_stdin(proc, stdin_payload(task))),
@@ -435,6 +469,7 @@ class CLIRunner:
             parser=parser,
             limit=limit,
             workdir=workdir,
+            sessions=sessions,
             tasks=tasks,
         )
 

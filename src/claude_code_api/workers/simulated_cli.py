@@ -71,6 +71,22 @@ the process's life (``usage`` is per message). ``/clear`` empties the conversati
 ``/`` is answered "Unknown command" without a model call. Knob markers apply per message.
 Control requests (``{"type":"control_request",...}``): ``initialize``, ``set_model`` and
 ``apply_flag_settings`` (its ``env``) are answered with a ``control_response`` as by the real CLI.
+
+``--resume ID`` loads a session file like the real CLI 2.1.197 (the rules the service's
+``workers/session_file.py`` follows, found on the real binary): it is
+``$CLAUDE_CONFIG_DIR/projects/<cwd with every non-alphanumeric character as "->/<ID>.jsonl``
+(``$CLAUDE_CONFIG_DIR`` defaults to ``$HOME/.claude``); its ``user``/``assistant`` records need a
+``timestamp``; the turns are the ``parentUuid`` chain back from the last record; a history
+ending with a user turn gets the real CLI's made-up "Continue from where you left off." and
+"No response requested." turns. A missing or unreadable file exits 1 with "No conversation
+found with session ID: ID". The earlier turns count as input tokens, and the answer ends with
+``Resumed: N earlier messages.``; client-tool steps count the ``tool_result`` rounds of the
+history and read the markers of its user turns too.
+
+``CLAUDE_CODE_SIM_RECORD=FILE`` appends one JSON line per model call, ``{"system": ...,
+"messages": [...]}`` with the messages as the model would get them (the resumed turns, then
+the prompt), so tests can see what reached "the model" as the fake upstream logs it for the
+real binary.
 """
 
 from __future__ import annotations
@@ -154,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mcp-config", default=None)
     parser.add_argument("--strict-mcp-config", action="store_true")
     parser.add_argument("--allowedTools", default=None)
+    parser.add_argument("--resume", "-r", default=None)
     parser.add_argument("--version", "-v", action="store_true")
     return parser
 
@@ -264,6 +281,7 @@ def run(
         out.raw('{"type": "result", "result": "trunc')
         return 0
 
+    _record(args, environ, prompt)
     tool_turns = 0
     tool_usage = {"input_tokens": 0, "output_tokens": 0}
     results = _tool_loop(args, out, prompt, model, tool_usage) if args.mcp_config else None
@@ -277,6 +295,8 @@ def run(
         text = "env: " + " ".join(sorted(environ))
     else:
         text = answer_text(prompt_bytes, model)
+        if getattr(args, "history", None):
+            text += f" Resumed: {len(args.history)} earlier messages."
         if (wanted := requested_format(args.system_prompt)) is not None:
             text = json_answer(*wanted, reply=text)  # response_format: see sim_json
     words = text.split(" ")
@@ -483,11 +503,15 @@ def _tool_loop(
         for server in servers
         for tool in server.tools
     }
-    step = prompt.count(_RESULTS_OPEN) + 1
+    history: list[dict[str, Any]] = getattr(args, "history", [])
+    said = "\n".join(_content_text(m) for m in history if m.get("role") == "user")
+    said = f"{said}\n{prompt}"
+    rounds = sum(1 for m in history if _results_of(m))
+    step = said.count(_RESULTS_OPEN) + rounds + 1
     turns, last = 0, ""
     while True:
         calls = []
-        for match in _CALL.finditer(prompt):
+        for match in _CALL.finditer(said):
             full = f"mcp__{servers[0].name}__{match.group(2)}" if servers else ""
             if int(match.group(1) or 1) == step and full in tools:
                 schema = tools[full][1].get("inputSchema") or {}
@@ -597,6 +621,66 @@ def _init_event(out: _Out, args: argparse.Namespace, model: str) -> None:
     )
 
 
+def _results_of(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    return (
+        message.get("role") == "user"
+        and isinstance(content, list)
+        and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+    )
+
+
+def load_session(session_id: str, environ: dict[str, str]) -> list[dict[str, Any]] | None:
+    """The messages of a session file as ``--resume`` loads them, or None (see above)."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    config = environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
+    name = re.sub(r"[^A-Za-z0-9]", "-", os.getcwd())
+    path = os.path.join(config, "projects", name, f"{session_id}.jsonl")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            records = [json.loads(line) for line in handle if line.strip()]
+    except (OSError, ValueError):
+        return None
+    turns = [
+        r
+        for r in records
+        if isinstance(r, dict)
+        and r.get("type") in ("user", "assistant")
+        and isinstance(r.get("message"), dict)
+        and "timestamp" in r
+    ]
+    if not turns:
+        return None
+    by_id = {r.get("uuid"): r for r in turns if r.get("uuid")}
+    chain: list[dict[str, Any]] = []
+    record: dict[str, Any] | None = turns[-1]
+    while record is not None and len(chain) <= len(turns):
+        chain.insert(0, record)
+        parent = record.get("parentUuid")
+        record = by_id.get(parent) if parent else None
+    messages = [
+        {"role": r["message"].get("role", r["type"]), "content": r["message"].get("content")}
+        for r in chain
+    ]
+    if messages[-1]["role"] == "user":  # the real CLI's repair of an interrupted turn
+        content = messages[-1]["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        text = {"type": "text", "text": "Continue from where you left off."}
+        messages[-1] = {"role": "user", "content": [*blocks, text]}
+        reply = [{"type": "text", "text": "No response requested."}]
+        messages.append({"role": "assistant", "content": reply})
+    return messages
+
+
+def _record(args: argparse.Namespace, environ: dict[str, str], prompt: str) -> None:
+    path = environ.get("CLAUDE_CODE_SIM_RECORD")
+    if not path:
+        return
+    messages = [*getattr(args, "history", []), {"role": "user", "content": prompt}]
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"system": args.system_prompt, "messages": messages}) + "\n")
+
+
 def _content_text(message: Any) -> str:
     content = message.get("content") if isinstance(message, dict) else None
     if isinstance(content, str):
@@ -617,9 +701,11 @@ def _block_text(block: dict[str, Any]) -> str:
     return str(block.get("text", ""))
 
 
-def serve_stream(args: argparse.Namespace, environ: dict[str, str]) -> int:
+def serve_stream(
+    args: argparse.Namespace, environ: dict[str, str], state: dict[str, float] | None = None
+) -> int:
     """``--input-format stream-json``: answer user messages line by line until end of input."""
-    state = {"history": 0.0, "cost": 0.0}
+    state = state if state is not None else {"history": 0.0, "cost": 0.0}
     while line := sys.stdin.buffer.readline():
         try:
             event = json.loads(line)
@@ -678,6 +764,7 @@ def _command(args: argparse.Namespace, prompt: str, state: dict[str, float]) -> 
     text = ""
     if prompt.split()[0] == "/clear":
         state["history"] = 0.0
+        args.history = []
     else:
         text = f"Unknown command: {prompt.split()[0]}"
     usage = {
@@ -714,10 +801,20 @@ def main(argv: list[str] | None = None) -> int:
             "Error: When using --print, --output-format=stream-json requires --verbose\n"
         )
         return 1
+    environ = dict(os.environ)
+    state = {"history": 0.0, "cost": 0.0}
+    args.history = []
+    if args.resume is not None:
+        history = load_session(args.resume, environ)
+        if history is None:
+            sys.stderr.write(f"No conversation found with session ID: {args.resume}\n")
+            return 1
+        args.history = history
+        state["history"] = float(len(json.dumps(history)))
     if args.input_format == "stream-json" and not args.prompt:
-        return serve_stream(args, dict(os.environ))
+        return serve_stream(args, environ, state)
     prompt_bytes = args.prompt.encode() if args.prompt else sys.stdin.buffer.read()
-    return run(args, prompt_bytes, dict(os.environ))
+    return run(args, prompt_bytes, environ, state)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised as a subprocess

@@ -46,6 +46,7 @@ class ToolRun:
     parser: StreamParser
     limit: int
     workdir: str
+    sessions: str = ""  # the rebuilt CLI session's directory (history), removed on close
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)  # stdin feeder, stderr drain
     pending: list[str] = field(default_factory=list)  # tool_use ids the client must answer
     total: int = 0
@@ -136,6 +137,8 @@ class ToolRun:
         await cleanup_process(self.proc, self.tasks)
         await self.bridge.close()
         remove_workdir(self.workdir)
+        if self.sessions:
+            remove_workdir(self.sessions)
 
 
 def schema_error(spec: ToolSpec, call: ToolCall) -> str:

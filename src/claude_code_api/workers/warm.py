@@ -115,10 +115,12 @@ class WarmKey:
 
 
 def warm_eligible(task: TaskRequest) -> bool:
-    """Chat-mode tasks without images or client tools whose prompt the CLI would not take as a
-    slash command (tool runs need the MCP bridge, started with the process)."""
+    """Chat-mode tasks without images, client tools or earlier turns whose prompt the CLI
+    would not take as a slash command (tool runs need the MCP bridge, started with the
+    process; earlier turns need a session file loaded at start, ``--resume``)."""
     return (
         task.mode is Mode.CHAT
+        and not task.history
         and not task.images
         and not uses_tools(task)
         and not task.prompt.lstrip().startswith("/")
