@@ -18,8 +18,10 @@ Conversations of 10 and 30 turns, each turn a synthetic ~600-token user message 
 
 Billed input cost units per turn = input + 1.25 x cache writes + 0.1 x cache reads, summed
 over the conversation (``vs_plain``: against the same prompts billed as plain input). Also
-p50 / p95 latency per turn (client side), the server's process-tree RSS (server + CLI
-processes) and the bytes of CLI session files per conversation.
+p50 / p95 latency per turn (client side) and memory: the server process's RSS growth over one
+conversation, the peak RSS of the server with its CLI processes (mostly the warm pool, shared
+by both service modes: one project), and the bytes left on disk per conversation (CLI session
+files under HOME, the service's work directories); ``cli_resume`` reports its CLI's peak RSS.
 
     .venv/bin/python bench/conversation_cost.py                 # ~3-5 minutes on 2 cores
     .venv/bin/python bench/conversation_cost.py --turns 10 --model haiku
@@ -125,8 +127,16 @@ def tree_rss_mb(pid: int) -> float:
     return round(total / 1024, 1)
 
 
-def session_bytes(home: Path) -> int:
-    return sum(p.stat().st_size for p in (home / ".claude" / "projects").rglob("*.jsonl"))
+def state_bytes(*roots: Path) -> int:
+    """Bytes of every file under ``roots`` (CLI session files, the service's work dirs)."""
+    return sum(p.stat().st_size for root in roots for p in root.rglob("*") if p.is_file())
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def free_port() -> int:
@@ -207,13 +217,13 @@ class Service:
 
 
 def run_service(
-    service: Service, mode: str, turns: int, model: str, history: bool
+    service: Service, key: str, mode: str, turns: int, model: str, history: bool
 ) -> dict[str, Any]:
     """One conversation through ``/v1/chat/completions`` (real history, or flattened)."""
-    key = service.key(f"bench-{mode}-{turns}")
     headers = {"Authorization": f"Bearer {key}"}
     messages = [Message.of("system", SYSTEM)]
-    latencies, peak = [], 0.0
+    latencies, peak, request_ids = [], 0.0, set()
+    rss_before = rss_mb(service.proc.pid)
     with httpx.Client(timeout=300) as client:
         for text in user_turns(mode[:4].ljust(4, "-"), turns):
             messages.append(Message.of("user", text))
@@ -235,11 +245,14 @@ def run_service(
             )
             latencies.append(time.perf_counter() - started)
             response.raise_for_status()
+            request_ids.add(response.headers["x-request-id"])
             messages.append(
                 Message.of("assistant", response.json()["choices"][0]["message"]["content"])
             )
             peak = max(peak, tree_rss_mb(service.proc.pid))
-    rows = sorted(service.rows(key), key=lambda row: str(row["timestamp"]))
+    rss_after = rss_mb(service.proc.pid)
+    rows = [row for row in service.rows(key) if row["request_id"] in request_ids]
+    rows.sort(key=lambda row: str(row["timestamp"]))
     usages = [
         {
             "input_tokens": row["input_tokens"],
@@ -250,13 +263,17 @@ def run_service(
         if row["status"] == "ok"
     ]
     assert len(usages) == turns, f"{mode}: {len(usages)} usage rows for {turns} turns"
-    return summary(usages, latencies, {"server_tree_peak_rss_mb": peak})
+    extra = {
+        "server_tree_peak_rss_mb": peak,  # the server and its CLI processes (warm pool)
+        "server_rss_growth_mb": round(rss_after - rss_before, 1),  # the server process alone
+    }
+    return summary(usages, latencies, extra)
 
 
 def run_cli_resume(claude: str, env: dict[str, str], turns: int, model: str) -> dict[str, Any]:
     """One conversation driven directly with the CLI's own sessions."""
     home = Path(env["HOME"])
-    before = session_bytes(home) if (home / ".claude" / "projects").exists() else 0
+    before = state_bytes(home)
     workdir = Path(tempfile.mkdtemp(prefix="ccapi-bench-resume-"))
     usages, latencies, session = [], [], ""
     peak = 0.0
@@ -277,7 +294,7 @@ def run_cli_resume(claude: str, env: dict[str, str], turns: int, model: str) -> 
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     extra = {
         "cli_peak_rss_mb": round(peak, 1),
-        "session_file_bytes": session_bytes(home) - before,
+        "state_bytes": state_bytes(home) - before,  # its session file(s)
     }
     return summary(usages, latencies, extra)
 
@@ -335,18 +352,27 @@ def main() -> None:
     try:
         service = live = Service(workdir, env, args.service_src)
         idle = tree_rss_mb(live.proc.pid)
+        key = live.key("bench")  # one project: both service modes share its warm processes
+        warm_up = {"model": args.model, "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(2):  # so that both modes' first turns run warm, like the rest
+            httpx.post(
+                f"{live.url}/v1/chat/completions",
+                json=warm_up,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=120,
+            ).raise_for_status()
         for turns in args.turns:
             runs: dict[str, Callable[[], dict[str, Any]]] = {
-                "flattened": lambda t=turns: run_service(live, "flat", t, args.model, False),
+                "flattened": lambda t=turns: run_service(live, key, "flat", t, args.model, False),
                 "cli_resume": lambda t=turns: run_cli_resume(claude, env, t, args.model),
-                "service": lambda t=turns: run_service(live, "svc", t, args.model, True),
+                "service": lambda t=turns: run_service(live, key, "svc", t, args.model, True),
             }
             level: dict[str, Any] = {}
             for mode, run in runs.items():
-                before = session_bytes(home) if (home / ".claude" / "projects").exists() else 0
+                before = state_bytes(home, workdir / "work")
                 level[mode] = run()
-                if mode != "cli_resume":
-                    level[mode]["session_file_bytes"] = session_bytes(home) - before
+                if mode != "cli_resume":  # what the service keeps on disk after the turns
+                    level[mode]["state_bytes"] = state_bytes(home, workdir / "work") - before
                 print(
                     f"{turns} turns, {mode}: {level[mode]['billed_input_units']} units", flush=True
                 )
@@ -376,6 +402,16 @@ def main() -> None:
             print(f"{turns:>5} {mode:<11} {d['billed_input_units']:>12} {d['vs_flattened']:>8} "
                   f"{d['vs_plain']:>8} {d['cache_write_tokens']:>8} {d['cache_read_tokens']:>8} "
                   f"{d['latency_p50_s']:>6} {d['latency_p95_s']:>6}")  # fmt: skip
+    print(f"\n{'turns':>5} {'mode':<11} {'server RSS growth MB':>20} {'tree peak MB':>12} "
+          f"{'bytes on disk':>13}")  # fmt: skip
+    for turns in args.turns:
+        for mode in ("flattened", "cli_resume", "service"):
+            d = results[str(turns)][mode]
+            growth = d.get("server_rss_growth_mb", "-")
+            peak = d.get("server_tree_peak_rss_mb", d.get("cli_peak_rss_mb"))
+            print(f"{turns:>5} {mode:<11} {growth:>20} {peak:>12} {d['state_bytes']:>13}")
+    print(f"meets target (service vs flattened): "
+          f"{ {t: results[str(t)]['service_meets_target'] for t in args.turns} }")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {args.out}")
