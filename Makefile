@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/router_eval.py
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/conversation_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache coverage.json .coverage*

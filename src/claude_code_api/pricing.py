@@ -5,6 +5,10 @@ input and output alike); operators override them with ``CCAPI_PRICING`` (JSON), 
 ``{"sonnet": {"input": 0.003, "output": 0.015}}``. Costs reported by the CLI
 (``total_cost_usd``) always win over this table; it is used when the CLI reports none and for
 estimates made before a call.
+
+Anthropic's prompt cache bills a write at 1.25x the input price and a read at 0.1x
+(5-minute entries); :meth:`PriceTable.usage_cost` and :func:`billed_tokens` (what a token
+budget is charged) apply those multipliers to the counts the CLI reports.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from claude_code_api.domain import Usage
 from claude_code_api.validation import parse_model
 
 #: Tiers, cheapest first.
@@ -35,6 +40,26 @@ DEFAULT_RATES: dict[str, Rate] = {
     "sonnet": Rate(0.003, 0.003),
     "opus": Rate(0.015, 0.015),
 }
+
+
+#: Prompt-cache prices as multiples of the input price (Anthropic's 5-minute cache).
+CACHE_WRITE_MULTIPLIER = 1.25
+CACHE_READ_MULTIPLIER = 0.1
+
+
+def billed_tokens(usage: Usage) -> int:
+    """Input-price token equivalents of a call: what a token budget is charged.
+
+    ``input + output + 1.25 x cache writes + 0.1 x cache reads`` (each cache part rounded up),
+    so a conversation whose history is read from the prompt cache spends a tenth of it.
+
+    >>> billed_tokens(Usage(input_tokens=10, output_tokens=5, cache_creation_input_tokens=100,
+    ...                     cache_read_input_tokens=1000))
+    240
+    """
+    writes = -(-usage.cache_creation_input_tokens * 5 // 4)  # exact 1.25x, rounded up
+    reads = -(-usage.cache_read_input_tokens // 10)  # exact 0.1x, rounded up
+    return usage.input_tokens + usage.output_tokens + writes + reads
 
 
 def tier_of(model: str) -> str:
@@ -97,7 +122,28 @@ class PriceTable:
         """The rate for a model alias or full id."""
         return self._rates[tier_of(model)]
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        """USD cost of a call from token counts."""
+    def cost(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        cache_write_tokens: int = 0,
+        cache_read_tokens: int = 0,
+    ) -> float:
+        """USD cost of a call from token counts (``input_tokens``: the uncached input)."""
         rate = self.rate(model)
-        return (input_tokens * rate.input + output_tokens * rate.output) / 1000.0
+        cached = (
+            cache_write_tokens * CACHE_WRITE_MULTIPLIER + cache_read_tokens * CACHE_READ_MULTIPLIER
+        )
+        return ((input_tokens + cached) * rate.input + output_tokens * rate.output) / 1000.0
+
+    def usage_cost(self, model: str, usage: Usage) -> float:
+        """USD cost of a call's :class:`Usage`, cache writes and reads at their rates."""
+        return self.cost(
+            model,
+            usage.input_tokens,
+            usage.output_tokens,
+            cache_write_tokens=usage.cache_creation_input_tokens,
+            cache_read_tokens=usage.cache_read_input_tokens,
+        )

@@ -16,6 +16,12 @@ Tools: when a request offers tools, the default responder answers like Anthropic
 ``tool_use`` blocks (streamed as ``input_json_delta`` fragments) as the prompt's markers ask
 (:func:`tool_plan`, the same markers the simulated CLI reads), and with text once the
 ``tool_result`` blocks come back.
+
+Prompt caching: every instance keeps its own :class:`~tests.fakes.prompt_cache.PromptCache`
+(``upstream.prompt_cache``) and reports Anthropic's accounting in ``usage``
+(``input_tokens`` is the uncached rest, plus ``cache_creation_input_tokens`` and
+``cache_read_input_tokens``), in ``message_start`` and again in ``message_delta`` as the real
+API does. Tokens are characters / 4 of the request's blocks (tools, system, messages).
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.prompt_cache import CacheControlError, CacheUsage, PromptCache, total_tokens
+
 DEFAULT_REPLY = "Hello from the fake Anthropic upstream. It answers every request alike."
 
 
@@ -40,8 +48,8 @@ class Reply:
     text: str = DEFAULT_REPLY
     status: int = 200
     error_type: str = ""  # e.g. "overloaded_error", "rate_limit_error", "authentication_error"
-    input_tokens: int | None = None  # None: derived from the request size
-    cache_read_tokens: int = 0  # reported as read from the prompt cache
+    input_tokens: int | None = None  # None: the prompt cache's uncached rest of the request
+    cache_read_tokens: int | None = None  # None: what the prompt cache read
     chunks: int = 4  # content_block_delta events in a streaming answer
     thinking: str = ""  # a thinking block streamed before the text (its words count as output)
     #: ``tool_use`` blocks to answer with (``(name, input)``; the name as offered upstream).
@@ -157,15 +165,31 @@ def default_responder(body: dict[str, Any]) -> Reply:
     return Reply()
 
 
-def _input_tokens(body: dict[str, Any]) -> int:
-    return max(1, len(json.dumps(body.get("messages", []))) // 4)
+def _usage(cache: CacheUsage, reply: Reply, output_tokens: int) -> dict[str, Any]:
+    """``usage`` of an answer: the cache's accounting unless the reply overrides a field."""
+    usage = cache.to_usage()
+    if reply.input_tokens is not None:
+        usage["input_tokens"] = reply.input_tokens
+    if reply.cache_read_tokens is not None:
+        usage["cache_read_input_tokens"] = reply.cache_read_tokens
+    usage["output_tokens"] = output_tokens
+    return usage
+
+
+def _delta_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    """``message_delta``'s cumulative usage (the real API repeats the input side there)."""
+    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    return {**{k: usage[k] for k in keys}, "output_tokens": usage["output_tokens"]}
 
 
 class FakeAnthropic:
     """The fake server. Use as a context manager, or ``start()``/``stop()``."""
 
-    def __init__(self, responder: Responder | None = None) -> None:
+    def __init__(
+        self, responder: Responder | None = None, *, prompt_cache: PromptCache | None = None
+    ) -> None:
         self.responder: Responder = responder or default_responder
+        self.prompt_cache = prompt_cache or PromptCache()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -274,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(body)
         path = self.path.split("?")[0]
         if path == "/v1/messages/count_tokens":
-            self._send_json(200, {"input_tokens": _input_tokens(body or {})})
+            self._send_json(200, {"input_tokens": total_tokens(body or {})})
             return
         if path != "/v1/messages" or not isinstance(body, dict):
             self._send_json(
@@ -295,11 +319,19 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        self._answer(body, reply)
+        try:
+            cache = self.fake.prompt_cache.account(body)
+        except CacheControlError as exc:
+            self._send_json(
+                400,
+                {"type": "error", "error": {"type": "invalid_request_error", "message": str(exc)}},
+            )
+            return
+        self._answer(body, reply, cache)
 
-    def _answer(self, body: dict[str, Any], reply: Reply) -> None:
+    def _answer(self, body: dict[str, Any], reply: Reply, cache: CacheUsage) -> None:
         if reply.tool_calls:
-            self._answer_tools(body, reply)
+            self._answer_tools(body, reply, cache)
             return
         tokens = word_tokens(reply.text)
         limit = int(body.get("max_tokens") or len(tokens))
@@ -307,15 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         if len(tokens) > limit:
             tokens, stop_reason = tokens[:limit], "max_tokens"
         text = "".join(tokens)
-        usage = {
-            "input_tokens": reply.input_tokens
-            if reply.input_tokens is not None
-            else _input_tokens(body),
-            "output_tokens": len(tokens)
-            + (len(word_tokens(reply.thinking)) if reply.thinking else 0),
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": reply.cache_read_tokens,
-        }
+        output_tokens = len(tokens) + (len(word_tokens(reply.thinking)) if reply.thinking else 0)
+        usage = _usage(cache, reply, output_tokens)
         message = {
             "id": f"msg_{uuid.uuid4().hex[:16]}",
             "type": "message",
@@ -336,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._stream(message, tokens, reply.chunks, reply.thinking)
 
-    def _answer_tools(self, body: dict[str, Any], reply: Reply) -> None:
+    def _answer_tools(self, body: dict[str, Any], reply: Reply, cache: CacheUsage) -> None:
         blocks = [
             {
                 "type": "tool_use",
@@ -355,14 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
             "content": blocks,
             "stop_reason": "tool_use",
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": reply.input_tokens
-                if reply.input_tokens is not None
-                else _input_tokens(body),
-                "output_tokens": output_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": reply.cache_read_tokens,
-            },
+            "usage": _usage(cache, reply, output_tokens),
         }
         if not body.get("stream"):
             self._send_json(200, message)
@@ -402,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                    "usage": {"output_tokens": output_tokens},
+                    "usage": _delta_usage(usage),
                 },
             ),
             ("message_stop", {"type": "message_stop"}),
@@ -487,7 +505,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                    "usage": {"output_tokens": usage["output_tokens"]},
+                    "usage": _delta_usage(usage),
                 },
             ),
             ("message_stop", {"type": "message_stop"}),

@@ -123,7 +123,9 @@ def test_invalid_single_json_is_an_error() -> None:
 def test_cost_from_price_table_when_cli_reports_none() -> None:
     raw = {k: v for k, v in REAL_JSON.items() if k != "total_cost_usd"}
     result = parse_claude_output(raw, prices=PriceTable({"haiku": {"input": 1.0, "output": 2.0}}))
-    assert result.usage.cost_usd == pytest.approx((961 * 1.0 + 20 * 2.0) / 1000)
+    # 946 uncached input, 10 cache writes at 1.25x, 5 cache reads at 0.1x, 20 output.
+    prompt = 946 * 1.0 + 10 * 1.25 + 5 * 0.1
+    assert result.usage.cost_usd == pytest.approx((prompt + 20 * 2.0) / 1000)
 
 
 def test_model_defaults_to_requested_when_output_names_none() -> None:

@@ -43,7 +43,7 @@ from claude_code_api.domain import (
     Usage,
 )
 from claude_code_api.errors import CCAPIError, CLIOutputError, PermissionDeniedError
-from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, resolve_model, tier_of
+from claude_code_api.pricing import CONTEXT_WINDOWS, TIERS, billed_tokens, resolve_model, tier_of
 from claude_code_api.routing import estimate_tokens
 from claude_code_api.validation import check_identifier, check_messages, check_text, parse_model
 
@@ -304,7 +304,8 @@ class CompletionService:
         model: str | None = None,
     ) -> None:
         """Settle the reservation and write the usage row, shielded from cancellation."""
-        spent = usage.total_tokens if usage else 0
+        # Charged as reported, prompt-cache writes at 1.25x and reads at 0.1x (pricing).
+        spent = billed_tokens(usage) if usage else 0
         self.s.budgets.settle_later(reservation, spent)  # batched off the request path
         self._record(call, model or call.model, usage or Usage(), status=status, cached=False)
         metrics = self.s.metrics

@@ -11,8 +11,10 @@ project has one counter row per month in ``budget_periods`` (``used_tokens``,
 PostgreSQL row-locks the counter and re-checks the condition after a concurrent writer commits;
 SQLite runs one writer at a time. Either way N concurrent requests (in any number of processes)
 cannot together overspend. ``settle`` moves the reservation to ``used_tokens`` with the real
-count; ``release`` gives it back. Each reservation also has a row with an expiry, so a process
-that dies mid-request leaks its reservation only until it expires (:meth:`reclaim_expired`).
+count (the completion pipeline passes input-price equivalents, prompt-cache writes at 1.25x and
+reads at 0.1x: :func:`claude_code_api.pricing.billed_tokens`); ``release`` gives it back.
+Each reservation also has a row with an expiry, so a process that dies mid-request leaks its
+reservation only until it expires (:meth:`reclaim_expired`).
 """
 
 from __future__ import annotations

@@ -239,7 +239,7 @@ class StreamParser:
         calls = [_tool_call(block, prefix) for block in self._calls]
         usage = self._turn_usage
         model = self._message_model or self.model
-        usage.cost_usd = self.prices.cost(model, usage.prompt_tokens, usage.output_tokens)
+        usage.cost_usd = self.prices.usage_cost(model, usage)
         _add(self._billed, usage)
         self._billed.cost_usd += usage.cost_usd
         return CompletionResult(
@@ -284,7 +284,7 @@ class StreamParser:
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             usage.cost_usd = max(0.0, float(cost) - self._billed.cost_usd)
         else:
-            usage.cost_usd = self.prices.cost(model, usage.prompt_tokens, usage.output_tokens)
+            usage.cost_usd = self.prices.usage_cost(model, usage)
         return CompletionResult(
             text=text,
             model=model,
@@ -310,7 +310,7 @@ class StreamParser:
             cache_read_input_tokens=self._message_usage.cache_read_input_tokens,
         )
         model = self._message_model or self.model
-        usage.cost_usd = self.prices.cost(model, usage.prompt_tokens, usage.output_tokens)
+        usage.cost_usd = self.prices.usage_cost(model, usage)
         usage.thinking_tokens = self._thinking_tokens(
             usage.output_tokens, "".join(self._message_text)
         )
