@@ -46,11 +46,10 @@ before; the order matters for the split, not for the total):
 4. ``routing``: ``model: "auto"`` (the learned router, default operating point).
 5. ``response cache``: the service's default (``cache`` not set to false).
 6. ``session prompt caching`` (#13): multi-turn requests continue the conversation in the CLI so
-   earlier turns arrive as real turns and Anthropic's prompt cache reads them. Not in this build
-   yet: the step runs only when :data:`SESSIONS_ON` names the settings that turn it on, and every
-   step reports whether later turns reached the upstream flattened or as real turns (so if the
-   feature lands switched on by default, the report shows it folded into the earlier steps; put
-   the settings that switch it off in :data:`SESSIONS_OFF`).
+   earlier turns arrive as real turns and Anthropic's prompt cache reads them. On by default
+   (``CCAPI_RESUME_SESSIONS``): :data:`SESSIONS_OFF` switches it off for steps 1-5 so that this
+   step shows what it alone saves; every step reports whether later turns reached the upstream
+   flattened or as real turns.
 
 Next to the steps, one side run with every lever on but ``CCAPI_WARM_WORKERS=false`` (cold CLI
 processes: no ``/clear`` caveat before each prompt) shows what the warm workers' caveat costs.
@@ -128,8 +127,8 @@ MIN_CACHEABLE = {"haiku": 4096, "sonnet": 1024, "opus": 4096}
 CACHE_TTL = 300.0
 LOOKBACK_BLOCKS = 20
 #: Settings (environment) that switch session continuity (#13) off / on; empty until it lands.
-SESSIONS_OFF: dict[str, str] = {}
-SESSIONS_ON: dict[str, str] = {}
+SESSIONS_OFF: dict[str, str] = {"CCAPI_RESUME_SESSIONS": "false"}
+SESSIONS_ON: dict[str, str] = {"CCAPI_RESUME_SESSIONS": "true"}
 
 
 # --- the workload --------------------------------------------------------------------------

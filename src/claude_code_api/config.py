@@ -35,6 +35,14 @@ class Settings(BaseSettings):
         "Agent mode, images and prompts starting with / always start a fresh CLI; false turns "
         "warm processes off.",
     )
+    resume_sessions: bool = Field(
+        True,
+        description="Send a conversation's earlier turns as real turns (a session file rebuilt "
+        "from the request, then --resume), so the upstream's prompt caching bills repeated "
+        "history at 0.1x; such calls start a fresh CLI (~0.5-1 s). false: earlier turns are "
+        "flattened into one transcript message, billed as new input every turn, and may run "
+        "on a warm process.",
+    )
     warm_max_processes: int = Field(
         24,
         ge=1,

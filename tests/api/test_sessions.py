@@ -295,3 +295,24 @@ def test_dropped_turns_leave_no_orphan_tool_result() -> None:
         estimate=len,
     )
     assert tail.last == "one\n\ntwo" and [m.role for m in tail.history] == ["user", "assistant"]
+
+
+async def test_resume_sessions_off_sends_the_flattened_transcript(
+    tmp_path: Path, sim_calls: Calls
+) -> None:
+    """``CCAPI_RESUME_SESSIONS=false``: earlier turns reach the model inside one transcript
+    message (no session file, no real turns), as the operator chose."""
+    settings = make_settings(tmp_path, resume_sessions=False)
+    async with running_app(settings) as (_app, client):
+        key = await create_key(client, "flat")
+        messages = [
+            {"role": "user", "content": "Question 1"},
+            {"role": "assistant", "content": "Answer 1"},
+            {"role": "user", "content": "Question 2"},
+        ]
+        answer = (await chat(client, key, messages))["choices"][0]["message"]["content"]
+    assert "Resumed:" not in answer
+    (call,) = [c for c in sim_calls() if len(c["messages"]) == 1]
+    text = call["messages"][0]["content"]
+    assert "Answer 1" in text and "Question 1" in text and "Question 2" in text
+    assert not leftover_sessions(tmp_path)

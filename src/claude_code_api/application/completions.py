@@ -150,10 +150,12 @@ class CompletionService:
             cli_model = resolve_model(decision.model, settings.tier_models)
         else:
             cli_model = resolve_model(requested, settings.tier_models)
-        resumed = bool(conversation.history)  # real earlier turns: only the new message
+        # Real earlier turns (only the new message on stdin), unless the operator chose the
+        # flattened transcript (warm-capable, no prompt caching of the history).
+        resumed = bool(conversation.history) and settings.resume_sessions
         task = TaskRequest(
             prompt=conversation.last if resumed else conversation.prompt,
-            history=list(conversation.history),
+            history=list(conversation.history) if resumed else [],
             model=cli_model,
             project_id=project_id,
             system_prompt=conversation.system_prompt,
