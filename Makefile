@@ -28,8 +28,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
+# Four test processes (pytest-xdist), a file each at a time: most tests wait on subprocesses,
+# servers and real Redis/PostgreSQL rather than compute, so 4 overlap well on 2 cores. Every
+# test owns its ports, Redis prefix and database, so they do not see each other.
+PYTEST_WORKERS ?= 4
 pytest: $(STAMP)
-	$(BIN)/pytest --cov --cov-report=term --cov-report=json:coverage.json
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 --cov --cov-report=term --cov-report=json:coverage.json
 
 test: lint typecheck pytest
 

@@ -60,13 +60,13 @@ def test_create_plain(live_server: ServerThread, key: str) -> None:
 
 
 def _turns(*texts: str) -> list[dict[str, Any]]:
-    """Alternating user/assistant messages as they reach the model from a resumed session."""
-    return [
-        {"role": "user", "content": t}
-        if i % 2 == 0
-        else {"role": "assistant", "content": [{"type": "text", "text": t}]}
-        for i, t in enumerate(texts)
+    """Alternating user/assistant messages as they reach the model from a resumed session:
+    earlier turns as text blocks (the session file), the new input as stdin's plain text."""
+    earlier = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": [{"type": "text", "text": t}]}
+        for i, t in enumerate(texts[:-1])
     ]
+    return [*earlier, {"role": "user", "content": texts[-1]}]
 
 
 def test_previous_response_id_sends_the_earlier_turn(

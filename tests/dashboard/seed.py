@@ -9,8 +9,10 @@ from pathlib import Path
 from claude_code_api.storage import BudgetManager, Database
 
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-5")
-#: proj-a's monthly limit; today's seeded usage takes it past 50 %.
-PROJ_A_LIMIT = 40_000
+#: proj-a's monthly burn before and after one last row today: the last row crosses the 50 %
+#: alert and stops short of 80 %, whatever the day of the month (the history's share of this
+#: calendar month grows with the date, so the limit is set from what was seeded in it).
+PROJ_A_BURN_BEFORE, PROJ_A_BURN = 0.3, 0.65
 
 
 class MovingClock:
@@ -30,8 +32,9 @@ async def seed(db_path: Path, *, days: int = 14) -> None:
     clock = MovingClock()
     today = clock.now.replace(hour=0, minute=5, second=0, microsecond=0)
     budgets = BudgetManager(db, clock=clock)
-    await budgets.set_budget("proj-a", PROJ_A_LIMIT)
+    await budgets.set_budget("proj-a", 10**9)  # set below, once the month's usage is known
     await budgets.set_budget("proj-b", 5_000_000)
+    this_month = 0
     try:
         for back in range(days - 1, -1, -1):
             for n in range(4):
@@ -39,6 +42,8 @@ async def seed(db_path: Path, *, days: int = 14) -> None:
                 for i, model in enumerate(MODELS):
                     # proj-a: small, growing; proj-b: ten times larger (easy to tell apart)
                     tokens = 300 + 40 * (days - back) + 150 * i + 20 * n
+                    if (clock.now.year, clock.now.month) == (today.year, today.month):
+                        this_month += tokens
                     for project, scale in (("proj-a", 1), ("proj-b", 10)):
                         await budgets.track_usage(
                             project,
@@ -51,7 +56,10 @@ async def seed(db_path: Path, *, days: int = 14) -> None:
                         )
         # Today, proj-a crosses 50 % of its limit.
         clock.now = today + timedelta(minutes=50)
-        await budgets.track_usage("proj-a", MODELS[1], PROJ_A_LIMIT // 3, 0.06, latency_ms=900)
+        limit = round(this_month / PROJ_A_BURN_BEFORE)
+        await budgets.set_budget("proj-a", limit)
+        last = round(limit * PROJ_A_BURN) - this_month
+        await budgets.track_usage("proj-a", MODELS[1], last, 0.06, latency_ms=900)
     finally:
         await budgets.close()
         await db.dispose()

@@ -72,7 +72,10 @@ def test_admin_sees_every_project_with_charts_drawn(page: Any, live: Live, shots
     wait_reloaded(page, lambda: page.select_option("#ov-project", "proj-a"))
     assert_drawn(page, "chart-budget", shots)
     note = page.text_content("#budget-note") or ""
-    assert "of 40,000 tokens used" in note
+    projects = {
+        r["project_id"]: r for r in live.call("GET", "/dashboard/api/projects").json()["data"]
+    }
+    assert f"of {projects['proj-a']['monthly_limit']:,} tokens used (65.0 %)" in note
     assert "Alerts fired this month: 50 %" in note
     page.screenshot(path=str(shots / "dashboard-admin-proj-a-budget.png"), full_page=True)
 

@@ -7,8 +7,10 @@ built by joining such components with a separator collide (project ``acme`` + se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,11 +86,14 @@ def _chat(client: TestClient, key: str, session_id: str, text: str) -> str:
 
 
 def test_a_websocket_session_of_one_project_is_invisible_to_another(
-    two_projects: tuple[TestClient, str, str],
+    two_projects: tuple[TestClient, str, str], sim_calls: Callable[[], list[dict[str, Any]]]
 ) -> None:
     client, fin_key, acme_key = two_projects
     _chat(client, fin_key, "s1", "zebracorn ledger")
     reply = _chat(client, acme_key, "fin:s1", "hello there")
-    assert "zebracorn" not in reply  # the simulated CLI echoes the prompt, history included
+    assert "Resumed:" not in reply  # no earlier turns reached the model
+    intruder = sim_calls()[-1]["messages"]
+    assert "zebracorn" not in json.dumps(intruder)
     again = _chat(client, fin_key, "s1", "second turn")
-    assert "zebracorn" in again  # the owner still has its history
+    assert "zebracorn" in json.dumps(sim_calls()[-1]["messages"])  # the owner keeps its history
+    assert again.endswith("Resumed: 2 earlier messages.")
