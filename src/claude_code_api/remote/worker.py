@@ -27,7 +27,7 @@ import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
 
@@ -36,6 +36,9 @@ from claude_code_api.config import Settings, get_settings
 from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import CLIOutputError, WorkerLostError
 from claude_code_api.remote.queue import Delivery, WorkQueue, error_event
+
+if TYPE_CHECKING:
+    from claude_code_api.remote.tool_routes import ToolRunDirectory
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class QueueWorker:
         max_attempts: int = 2,
         heartbeat: float = 5.0,
         cancel_poll: float = 0.25,
+        directory: ToolRunDirectory | None = None,
+        holder: str | None = None,
     ) -> None:
         self.queue = queue
         self.executor = executor
@@ -69,6 +74,9 @@ class QueueWorker:
         self.max_attempts = max_attempts
         self.heartbeat = heartbeat
         self.cancel_poll = cancel_poll
+        # Where runs suspended here are recorded, under whose directed queue (tool_routes.py).
+        self.directory = directory
+        self.holder = holder or self.name
         self.completed = 0  # tasks acked (finished, failed, or cancelled)
         self.cancelled = 0  # tasks whose owner gave up: skipped or stopped mid-run
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -241,6 +249,8 @@ class QueueWorker:
                     await aclose()
             if final is None:
                 raise CLIOutputError("The executor finished without a result.")
+            if self.directory is not None:  # before the owner can see the calls
+                await self.directory.register(task.project_id, final, self.holder)
         except (RedisError, OSError):
             raise
         except Exception as exc:  # every task failure goes back to its owner as an event
@@ -254,6 +264,7 @@ async def serve_worker(
 ) -> None:
     """Run a queue worker on its own ``WorkerPool`` until SIGTERM/SIGINT (or ``stop``)."""
     from claude_code_api.remote.redis_queue import RedisWorkQueue
+    from claude_code_api.remote.tool_routes import ToolRunDirectory, consumer_name
     from claude_code_api.workers.pool import WorkerPool
 
     stop = stop or asyncio.Event()
@@ -262,18 +273,33 @@ async def serve_worker(
         loop.add_signal_handler(sig, stop.set)
     size = concurrency or settings.max_workers
     queue = RedisWorkQueue.from_settings(settings)
+    directory = ToolRunDirectory(queue, ttl=settings.tool_call_timeout)
     pool = WorkerPool(settings.model_copy(update={"max_workers": size}))
     await pool.start()
+    name = consumer_name("worker")
+    heartbeat = max(0.2, settings.visibility_timeout / 3)
     worker = QueueWorker(
-        queue,
+        queue, pool, concurrency=size, heartbeat=heartbeat, name=name, directory=directory
+    )
+    # Follow-ups of the runs suspended here come on this worker's own queue; they resume a
+    # parked CLI (no new slot taken by the run itself), so they do not wait for the shared
+    # queue's slots.
+    directed = QueueWorker(
+        directory.queue_of(name),
         pool,
-        concurrency=size,
-        heartbeat=max(0.2, settings.visibility_timeout / 3),
+        concurrency=max(1, settings.max_suspended_runs),
+        heartbeat=heartbeat,
+        name=name,
+        directory=directory,
     )
     log.info("worker %s: consuming %s with %d slots", worker.name, queue.stream, size)
     try:
-        await worker.run(stop)
-        left = await worker.drain(settings.shutdown_grace)
+        await asyncio.gather(worker.run(stop), directed.run(stop))
+        left = sum(
+            await asyncio.gather(
+                worker.drain(settings.shutdown_grace), directed.drain(settings.shutdown_grace)
+            )
+        )
         log.info("worker %s: stopped (%d tasks left for redelivery)", worker.name, left)
     finally:
         await pool.close()
