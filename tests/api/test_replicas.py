@@ -6,8 +6,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,9 +44,9 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @pytest.fixture
-def replicas(
+def replica_set(
     tmp_path: Path, postgres_database: str, redis_url: str, redis_prefix: str
-) -> Iterator[list[str]]:
+) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
     env = {
         **os.environ,
         "CCAPI_REDIS_URL": REDIS_URL,
@@ -65,7 +66,7 @@ def replicas(
             procs.append(proc)
             _wait_ready(url, proc, log)
             urls.append(url)
-        yield urls
+        yield list(zip(urls, procs, strict=True))
     finally:
         for proc in procs:
             proc.terminate()
@@ -74,6 +75,12 @@ def replicas(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture
+def replicas(replica_set: list[tuple[str, subprocess.Popen[bytes]]]) -> list[str]:
+    """The base URLs of two server processes sharing Redis and PostgreSQL."""
+    return [url for url, _proc in replica_set]
 
 
 def test_rate_limit_is_shared_by_two_server_processes(replicas: list[str]) -> None:
@@ -140,23 +147,48 @@ def test_stored_responses_are_continued_across_replicas(
     client.close()
 
 
-def test_tool_results_sent_to_another_replica_still_answer(replicas: list[str]) -> None:
-    # Replica a holds the suspended run; b does not, so it rebuilds the conversation with the
-    # tool turns rendered (docs/API.md, "When the run is gone").
-    a, b = replicas
-    created = httpx.post(f"{a}/admin/keys", json={"project_id": "tools"}, headers=admin_headers())
+def _tool_turn(url: str) -> tuple[dict[str, str], dict[str, object]]:
+    """A first turn answered by ``url`` with one tool call; the follow-up body and headers."""
+    created = httpx.post(f"{url}/admin/keys", json={"project_id": "tools"}, headers=admin_headers())
     headers = {"Authorization": f"Bearer {created.json()['key']}"}
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
     messages = [{"role": "user", "content": 'Weather? [[call:get_weather {"city": "Oslo"}]]'}]
     body = {"model": "haiku", "messages": messages, "tools": tools}
-    first = httpx.post(f"{a}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    first = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=30)
     assert first.status_code == 200, first.text
     message = first.json()["choices"][0]["message"]
     assert first.json()["choices"][0]["finish_reason"] == "tool_calls"
     call_id = message["tool_calls"][0]["id"]
     result = {"role": "tool", "tool_call_id": call_id, "content": "snow, -3 C"}
-    body["messages"] = [*messages, message, result]
+    return headers, {**body, "messages": [*messages, message, result]}
+
+
+def test_tool_results_sent_to_another_replica_resume_the_run_where_it_waits(
+    sim_calls: Callable[[], list[dict[str, Any]]], replicas: list[str]
+) -> None:
+    # Replica a holds the suspended run; b routes the follow-up to a's directed queue.
+    a, b = replicas
+    headers, body = _tool_turn(a)
+    final = httpx.post(f"{b}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    assert final.status_code == 200, final.text
+    choice = final.json()["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    assert choice["message"]["content"] == "Tool results: snow, -3 C"
+    assert len(sim_calls()) == 1  # one CLI process answered both turns: nothing was rebuilt
+
+
+def test_tool_results_still_answer_when_the_holding_replica_is_gone(
+    sim_calls: Callable[[], list[dict[str, Any]]],
+    replica_set: list[tuple[str, subprocess.Popen[bytes]]],
+) -> None:
+    # Replica a dies holding the run; b rebuilds the conversation with the tool turns
+    # rendered (docs/API.md, "When the run is gone").
+    (a, holder), (b, _) = replica_set
+    headers, body = _tool_turn(a)
+    holder.kill()
+    holder.wait(timeout=10)
     final = httpx.post(f"{b}/v1/chat/completions", json=body, headers=headers, timeout=30)
     assert final.status_code == 200, final.text
     choice = final.json()["choices"][0]
     assert choice["finish_reason"] == "stop" and "snow, -3 C" in choice["message"]["content"]
+    assert len(sim_calls()) == 2  # the second turn ran in a new process
