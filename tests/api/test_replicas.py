@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -147,12 +148,13 @@ def test_stored_responses_are_continued_across_replicas(
     client.close()
 
 
-def _tool_turn(url: str) -> tuple[dict[str, str], dict[str, object]]:
+def _tool_turn(url: str, then: str = "") -> tuple[dict[str, str], dict[str, Any]]:
     """A first turn answered by ``url`` with one tool call; the follow-up body and headers."""
     created = httpx.post(f"{url}/admin/keys", json={"project_id": "tools"}, headers=admin_headers())
     headers = {"Authorization": f"Bearer {created.json()['key']}"}
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
-    messages = [{"role": "user", "content": 'Weather? [[call:get_weather {"city": "Oslo"}]]'}]
+    prompt = 'Weather? [[call:get_weather {"city": "Oslo"}]]' + then
+    messages = [{"role": "user", "content": prompt}]
     body = {"model": "haiku", "messages": messages, "tools": tools}
     first = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=30)
     assert first.status_code == 200, first.text
@@ -163,18 +165,38 @@ def _tool_turn(url: str) -> tuple[dict[str, str], dict[str, object]]:
     return headers, {**body, "messages": [*messages, message, result]}
 
 
+def _streamed_tool_calls(url: str, body: dict[str, Any], headers: dict[str, str]) -> list[Any]:
+    """The tool calls of a streamed answer, their ids and names as the first deltas give them."""
+    calls: list[Any] = []
+    with httpx.stream(
+        "POST", f"{url}/v1/chat/completions", json={**body, "stream": True}, headers=headers
+    ) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                delta = json.loads(line[6:])["choices"][0]["delta"]
+                calls += [c for c in delta.get("tool_calls") or [] if c.get("id")]
+    return calls
+
+
 def test_tool_results_sent_to_another_replica_resume_the_run_where_it_waits(
     sim_calls: Callable[[], list[dict[str, Any]]], replicas: list[str]
 ) -> None:
-    # Replica a holds the suspended run; b routes the follow-up to a's directed queue.
+    # Replica a holds the suspended run; b routes each follow-up to a's directed queue,
+    # streamed or not, also when the resumed run suspends again on its next tool step.
     a, b = replicas
-    headers, body = _tool_turn(a)
+    headers, body = _tool_turn(a, then=" [[call2:get_weather]]")
+    [call] = _streamed_tool_calls(b, body, headers)
+    assert call["function"]["name"] == "get_weather"
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    result = {"role": "tool", "tool_call_id": call["id"], "content": "sun"}
+    body["messages"] = [*body["messages"], message, result]
     final = httpx.post(f"{b}/v1/chat/completions", json=body, headers=headers, timeout=30)
     assert final.status_code == 200, final.text
     choice = final.json()["choices"][0]
     assert choice["finish_reason"] == "stop"
-    assert choice["message"]["content"] == "Tool results: snow, -3 C"
-    assert len(sim_calls()) == 1  # one CLI process answered both turns: nothing was rebuilt
+    assert choice["message"]["content"] == "Tool results: sun"
+    assert len(sim_calls()) == 1  # one CLI process answered all three turns: none rebuilt
 
 
 def test_tool_results_still_answer_when_the_holding_replica_is_gone(
