@@ -280,7 +280,12 @@ class DistributedExecutor:
         if consumer is not None:
             assert self.directory is not None
             queue = self.directory.queue_of(consumer)
-        await self._enqueue(task, task_id, queue)  # refused (busy): nothing to clean up
+        try:
+            await self._enqueue(task, task_id, queue)  # refused (busy): nothing to clean up
+        except BusyError:
+            if consumer is None:
+                raise
+            raise _TakenBack from None  # the holder's queue is full or away: rebuild
         cursor, started, sent_text, finished = "0", 0, False, False
         deadline = time.monotonic() + self.start_timeout
         next_presence_check = time.monotonic() + PRESENCE_CHECK

@@ -49,14 +49,24 @@ class ToolRunDirectory:
         directory.queue_of("worker-h-12-ab12cd")          # where its follow-ups go
     """
 
+    #: Directed queues kept (their consumer group is known to exist); the oldest goes first.
+    MAX_QUEUES = 64
+
     def __init__(self, queue: RedisWorkQueue, *, ttl: float) -> None:
         self.queue = queue
         self.keys = queue.keys
         self.ttl = max(1, int(ttl))
+        self._queues: dict[str, RedisWorkQueue] = {}
 
     def queue_of(self, consumer: str) -> RedisWorkQueue:
         """The directed queue of ``consumer`` (its stream outlives a follow-up's wait)."""
-        return self.queue.direct(consumer, ttl=self.ttl * 2)
+        found = self._queues.pop(consumer, None)
+        if found is None:
+            found = self.queue.direct(consumer, ttl=self.ttl * 2)
+            if len(self._queues) >= self.MAX_QUEUES:
+                del self._queues[next(iter(self._queues))]
+        self._queues[consumer] = found  # most recently used last
+        return found
 
     async def register(self, project_id: str, result: CompletionResult, consumer: str) -> None:
         """Record ``consumer`` as the holder of ``result``'s calls if the run was parked."""
