@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,14 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 @pytest.fixture
 def replica_set(
-    tmp_path: Path, postgres_database: str, redis_url: str, redis_prefix: str
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgres_database: str,
+    redis_url: str,
+    redis_prefix: str,
 ) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """Two server processes (URL, process); ``request.param`` may add variables to each."""
+    extra: list[dict[str, str]] = getattr(request, "param", [{}, {}])
     env = {
         **os.environ,
         "CCAPI_REDIS_URL": REDIS_URL,
@@ -63,7 +70,7 @@ def replica_set(
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             log = tmp_path / f"server{i}.log"
-            proc = _start(port, env, log)
+            proc = _start(port, {**env, **extra[i]}, log)
             procs.append(proc)
             _wait_ready(url, proc, log)
             urls.append(url)
@@ -199,18 +206,30 @@ def test_tool_results_sent_to_another_replica_resume_the_run_where_it_waits(
     assert len(sim_calls()) == 1  # one CLI process answered all three turns: none rebuilt
 
 
-def test_tool_results_still_answer_when_the_holding_replica_is_gone(
+@pytest.mark.parametrize("replica_set", [[{"CLAUDE_CODE_SIM_CHUNK_DELAY": "1"}, {}]], indirect=True)
+def test_tool_results_still_answer_when_the_holding_replica_dies_resuming_the_run(
     sim_calls: Callable[[], list[dict[str, Any]]],
     replica_set: list[tuple[str, subprocess.Popen[bytes]]],
+    tmp_path: Path,
 ) -> None:
-    # Replica a dies holding the run; b rebuilds the conversation with the tool turns
-    # rendered (docs/API.md, "When the run is gone").
+    # Replica a (its CLI answers one word a second) dies while it resumes the run for b;
+    # b then rebuilds the conversation with the tool turns rendered (docs/API.md, "When the
+    # run is gone") instead of waiting for a holder that will never answer.
     (a, holder), (b, _) = replica_set
     headers, body = _tool_turn(a)
-    holder.kill()
-    holder.wait(timeout=10)
-    final = httpx.post(f"{b}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    with ThreadPoolExecutor(1) as threads:
+        answer = threads.submit(
+            httpx.post, f"{b}/v1/chat/completions", json=body, headers=headers, timeout=60
+        )
+        deadline = time.monotonic() + 30
+        while b"running task" not in (tmp_path / "server0.log").read_bytes():
+            assert time.monotonic() < deadline and not answer.done()
+            time.sleep(0.05)
+        holder.kill()
+        holder.wait(timeout=10)
+        final = answer.result()
     assert final.status_code == 200, final.text
     choice = final.json()["choices"][0]
     assert choice["finish_reason"] == "stop" and "snow, -3 C" in choice["message"]["content"]
-    assert len(sim_calls()) == 2  # the second turn ran in a new process
+    assert len(sim_calls()) == 2  # the follow-up ran again, rebuilt, in a new process
+    assert b"is gone: rebuilding" in (tmp_path / "server1.log").read_bytes()

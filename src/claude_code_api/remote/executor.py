@@ -41,7 +41,8 @@ PRESENCE_CHECK = 1.0
 
 
 class _TakenBack(Exception):  # noqa: N818 - a signal between two methods, not an error
-    """No worker is alive to start a queued task: run it locally instead."""
+    """No worker is alive to start a queued task (or, for a tool follow-up sent to the
+    holder of its run, to finish it): run it another way instead."""
 
 
 class LocalPool(Protocol):
@@ -206,8 +207,8 @@ class DistributedExecutor:
                     async for item in items:
                         yield item
                 return
-            except _TakenBack:  # the holder died before starting it: rebuild
-                log.info("the holder of a suspended run is gone: rebuilding the conversation")
+            except _TakenBack:  # the holder died (nothing was yielded): rebuild
+                log.info("the holder %s of a suspended run is gone: rebuilding", holder)
         async with contextlib.aclosing(self._dispatch(task, streaming=streaming)) as items:
             async for item in items:
                 yield item
@@ -274,7 +275,8 @@ class DistributedExecutor:
         self, task: TaskRequest, *, streaming: bool, consumer: str | None = None
     ) -> AsyncGenerator[str | CompletionResult, None]:
         """The task through the shared queue, or ``consumer``'s directed queue; raises
-        :class:`_TakenBack` if no (such) consumer is alive before it starts."""
+        :class:`_TakenBack` if no (such) consumer is alive before it starts (the directed
+        consumer: before it finishes, as long as no text was streamed)."""
         task_id = uuid.uuid4().hex
         queue = self.queue
         if consumer is not None:
@@ -297,11 +299,17 @@ class DistributedExecutor:
                 if current is not None and current.cancelling():
                     raise asyncio.CancelledError
                 now = time.monotonic()
-                can_take_back = self.local_pool is not None or consumer is not None
-                if not started and can_take_back and now >= next_presence_check:
+                # A directed task has no other consumer to be redelivered to: its holder's
+                # death is watched after the start too (the run it resumed died with it).
+                watch = (not started and self.local_pool is not None) or consumer is not None
+                if watch and now >= next_presence_check:
                     next_presence_check = now + PRESENCE_CHECK
                     if not await self._consumer_alive(consumer):
-                        log.info("no live queue worker: taking task %s back", task_id)
+                        if sent_text:  # streamed part of the answer: cannot start over
+                            raise WorkerLostError(
+                                "The worker streaming this answer died after sending part of it."
+                            )
+                        log.info("no live consumer for task %s: taking it back", task_id)
                         raise _TakenBack  # the finally marks it cancelled
                 left = deadline - time.monotonic()
                 if left <= 0:
