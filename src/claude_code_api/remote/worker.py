@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
 
-from claude_code_api.cache.guard import reraise_if_cancelling
+from claude_code_api.cache.guard import ThrottledLog, reraise_if_cancelling
 from claude_code_api.config import Settings, get_settings
 from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import CLIOutputError, WorkerLostError
@@ -82,6 +82,9 @@ class QueueWorker:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._beating = False
         self._running: dict[str, tuple[asyncio.Task[None], Delivery]] = {}
+        # Redis away: one warning per 10 s, not one per poll (an API replica runs one of these
+        # on its directed queue, next to the cache's own throttled warnings).
+        self._redis_warnings = ThrottledLog(log)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take and run tasks until ``stop`` is set (then call :meth:`drain`)."""
@@ -97,7 +100,9 @@ class QueueWorker:
                         delivery = await self.queue.take(self.name, block=1.0)
                 except (RedisError, OSError) as exc:
                     reraise_if_cancelling(exc)
-                    log.warning("worker %s: queue unavailable (%s)", self.name, exc)
+                    self._redis_warnings.warning(
+                        "worker %s: queue unavailable (%s)", self.name, exc
+                    )
                     await asyncio.sleep(1.0)
                 if delivery is None:
                     self._slots.release()
@@ -159,7 +164,9 @@ class QueueWorker:
             await self.queue.announce(self.name, 3 * self.PRESENCE_INTERVAL)
         except (RedisError, OSError) as exc:
             reraise_if_cancelling(exc)
-            log.warning("worker %s: presence announcement failed (%s)", self.name, exc)
+            self._redis_warnings.warning(
+                "worker %s: presence announcement failed (%s)", self.name, exc
+            )
 
     async def _presence(self) -> None:
         """Tell owners this worker is alive (they keep overflow work local when none is)."""
@@ -175,7 +182,7 @@ class QueueWorker:
                 await self.queue.touch(self.name, held)
             except (RedisError, OSError) as exc:
                 reraise_if_cancelling(exc)
-                log.warning("worker %s: heartbeat failed (%s)", self.name, exc)
+                self._redis_warnings.warning("worker %s: heartbeat failed (%s)", self.name, exc)
 
     async def _handle(self, delivery: Delivery) -> None:
         task_id = delivery.task_id
