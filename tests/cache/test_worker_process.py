@@ -405,3 +405,26 @@ async def test_a_tool_follow_up_is_rebuilt_when_the_worker_holding_its_run_is_go
     final = await replica.run(tool_task(rebuilt, tool_results=[result]))
     assert final.stop_reason == "stop" and not final.tool_calls
     assert len(rescuer.runs()) == 1 and len(sim_calls()) == 2  # rebuilt in a new process
+
+
+async def test_sigterm_lets_the_worker_finish_a_follow_up_it_resumed(
+    sim_calls: Callable[[], list[dict[str, Any]]],
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    replicas: list[DistributedExecutor],
+    tmp_path: Path,
+) -> None:
+    # Its CLI answers one word a second: SIGTERM lands while the resumed turn runs.
+    env = {**worker_env, "CLAUDE_CODE_SIM_CHUNK_DELAY": "1"}
+    holder = WorkerProcess(env, tmp_path / "holder.log")
+    workers.append(holder)
+    first = await replicas[0].run(tool_task("[[call:get_time]]"))
+    results = [ToolResult(first.tool_calls[0].id, "9 am")]
+    follow_up = asyncio.create_task(replicas[1].run(tool_task("x", tool_results=results)))
+    while len(holder.runs()) < 2:
+        assert not follow_up.done()
+        await asyncio.sleep(0.05)
+    holder.proc.send_signal(signal.SIGTERM)
+    final = await follow_up  # drained within the grace period, not taken back and rebuilt
+    assert final.text == "Tool results: 9 am" and len(sim_calls()) == 1
+    assert await asyncio.to_thread(holder.stop, None) == 0

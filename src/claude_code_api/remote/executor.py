@@ -143,6 +143,7 @@ class DistributedExecutor:
             concurrency=concurrency,
             name=self.name,
             heartbeat=heartbeat,
+            announce_until_drained=True,
         )
         stop = asyncio.Event()
         self._directed_grace = grace

@@ -66,6 +66,7 @@ class QueueWorker:
         cancel_poll: float = 0.25,
         directory: ToolRunDirectory | None = None,
         holder: str | None = None,
+        announce_until_drained: bool = False,
     ) -> None:
         self.queue = queue
         self.executor = executor
@@ -77,6 +78,11 @@ class QueueWorker:
         # Where runs suspended here are recorded, under whose directed queue (tool_routes.py).
         self.directory = directory
         self.holder = holder or self.name
+        # A directed queue's owners watch its consumer while their task runs: stay announced
+        # (and keep heartbeats) until drain() has finished the running tasks. The shared queue
+        # withdraws at once, so owners take back what it will no longer start.
+        self.announce_until_drained = announce_until_drained
+        self._announcing: tuple[asyncio.Task[None], asyncio.Task[None]] | None = None
         self.completed = 0  # tasks acked (finished, failed, or cancelled)
         self.cancelled = 0  # tasks whose owner gave up: skipped or stopped mid-run
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -111,13 +117,19 @@ class QueueWorker:
                 self._running[delivery.id] = (job, delivery)
                 job.add_done_callback(functools.partial(self._done, delivery.id))
         finally:
-            self._beating = False
-            for loop_task in (beats, presence):
-                loop_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop_task
-            with contextlib.suppress(RedisError, OSError):
-                await self.queue.withdraw(self.name)
+            if self.announce_until_drained and self._running:
+                self._announcing = (beats, presence)  # drain() ends them
+            else:
+                await self._stop_announcing(beats, presence)
+
+    async def _stop_announcing(self, *loops: asyncio.Task[None]) -> None:
+        self._beating = False
+        for loop_task in loops:
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+        with contextlib.suppress(RedisError, OSError):
+            await self.queue.withdraw(self.name)
 
     async def _free_slot(self, stop: asyncio.Event) -> bool:
         """Wait for a free slot (True) or for ``stop`` (False), whichever comes first."""
@@ -147,14 +159,19 @@ class QueueWorker:
 
         Returns how many tasks were cancelled; they will be redelivered to another worker.
         """
-        jobs = [job for job, _ in self._running.values()]
-        if not jobs:
-            return 0
-        _, pending = await asyncio.wait(jobs, timeout=grace)
-        for job in pending:
-            job.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        return len(pending)
+        try:
+            jobs = [job for job, _ in self._running.values()]
+            if not jobs:
+                return 0
+            _, pending = await asyncio.wait(jobs, timeout=grace)
+            for job in pending:
+                job.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            return len(pending)
+        finally:
+            if self._announcing is not None:
+                loops, self._announcing = self._announcing, None
+                await self._stop_announcing(*loops)
 
     #: Seconds between presence announcements; a worker unheard of for three is dead.
     PRESENCE_INTERVAL = 1.0
@@ -298,6 +315,7 @@ async def serve_worker(
         heartbeat=heartbeat,
         name=name,
         directory=directory,
+        announce_until_drained=True,
     )
     log.info("worker %s: consuming %s with %d slots", worker.name, queue.stream, size)
     try:
