@@ -15,15 +15,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from claude_code_api.cache import DistributedExecutor, RedisWorkQueue
 from claude_code_api.cache.guard import make_client
 from claude_code_api.config import Settings
-from claude_code_api.domain import TaskRequest
+from claude_code_api.domain import TaskRequest, ToolResult, ToolSpec
+from claude_code_api.remote.tool_routes import ToolRunDirectory
 from claude_code_api.remote.worker import serve_worker
 
 from .conftest import cli_pids, gone
@@ -322,3 +324,107 @@ async def test_tool_results_resume_the_local_suspended_run_even_when_the_pool_is
     assert final.text == "Tool results: sunny"  # resumed, not started afresh
     assert worker.runs() == []  # the queue worker never got it
     assert worker.stop() == 0
+
+
+CLOCK = ToolSpec(name="get_time", description="Current time.", input_schema={"type": "object"})
+
+
+def tool_task(prompt: str, **overrides: object) -> TaskRequest:
+    values: dict[str, object] = {"prompt": prompt, "project_id": "p1", "tools": [CLOCK]}
+    values.update(overrides)
+    return TaskRequest(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def replicas(redis_url: str, redis_prefix: str) -> AsyncIterator[list[DistributedExecutor]]:
+    """Two replicas' executors (no local pool: every task goes to a queue worker) that find
+    the holders of suspended runs, as ``DistributedExecutor.create`` builds them."""
+    made = []
+    for _ in range(2):
+        queue = RedisWorkQueue(
+            make_client(redis_url, socket_timeout=5), redis_prefix, visibility_timeout=1
+        )
+        directory = ToolRunDirectory(queue, ttl=60)
+        made.append(DistributedExecutor(queue, None, start_timeout=60, directory=directory))
+    yield made
+    for executor in made:
+        await executor.close()
+
+
+async def test_a_tool_follow_up_resumes_the_run_parked_on_a_queue_worker(
+    sim_calls: Callable[[], list[dict[str, Any]]],
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    replicas: list[DistributedExecutor],
+    tmp_path: Path,
+) -> None:
+    holder = WorkerProcess(worker_env, tmp_path / "holder.log")
+    workers.append(holder)
+    first_replica, second_replica = replicas
+    first = await first_replica.run(tool_task("[[call:get_time]]"))
+    assert first.suspended
+    # The holder's only slot is busy, another worker is idle: the shared queue would hand
+    # the follow-up to that one (a rebuild), its directed queue brings it to the holder.
+    slow = asyncio.create_task(first_replica.run(TaskRequest(prompt="[[sim:delay=2]] slow")))
+    while len(holder.runs()) < 2:
+        await asyncio.sleep(0.05)
+    other_worker = WorkerProcess(worker_env, tmp_path / "other.log")
+    workers.append(other_worker)
+    await asyncio.to_thread(other_worker.wait_ready)
+    call_id = first.tool_calls[0].id
+    # Another project's follow-up naming the same call never reaches the run.
+    stolen = ToolResult(call_id, "stolen")
+    other = await second_replica.run(tool_task("rebuilt", project_id="p2", tool_results=[stolen]))
+    assert "stolen" not in other.text and not other.tool_calls
+    final = await second_replica.run(tool_task("x", tool_results=[ToolResult(call_id, "9 am")]))
+    assert final.stop_reason == "stop" and final.text == "Tool results: 9 am"
+    assert "slow" in (await slow).text
+    assert len(holder.runs()) == 3  # the first turn, the slow task, the resumed follow-up
+    assert len(other_worker.runs()) == 1  # p2's follow-up, rebuilt
+    assert len(sim_calls()) == 3  # no new CLI process for the follow-up
+
+
+async def test_a_tool_follow_up_is_rebuilt_when_the_worker_holding_its_run_is_gone(
+    sim_calls: Callable[[], list[dict[str, Any]]],
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    replicas: list[DistributedExecutor],
+    tmp_path: Path,
+) -> None:
+    holder = WorkerProcess(worker_env, tmp_path / "holder.log")
+    workers.append(holder)
+    replica = replicas[0]
+    first = await replica.run(tool_task("what time? [[call:get_time]]"))
+    assert first.suspended
+    holder.kill_group()  # SIGKILL: the parked CLI dies with it, its holder record stays
+    assert holder.proc.wait(timeout=10) == -signal.SIGKILL
+    rescuer = WorkerProcess(worker_env, tmp_path / "rescuer.log")
+    workers.append(rescuer)
+    rebuilt = "user: what time? [[call:get_time]]\n<tool_results>\n9\n</tool_results>"
+    result = ToolResult(first.tool_calls[0].id, "9")
+    final = await replica.run(tool_task(rebuilt, tool_results=[result]))
+    assert final.stop_reason == "stop" and not final.tool_calls
+    assert len(rescuer.runs()) == 1 and len(sim_calls()) == 2  # rebuilt in a new process
+
+
+async def test_sigterm_lets_the_worker_finish_a_follow_up_it_resumed(
+    sim_calls: Callable[[], list[dict[str, Any]]],
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    replicas: list[DistributedExecutor],
+    tmp_path: Path,
+) -> None:
+    # Its CLI answers one word a second: SIGTERM lands while the resumed turn runs.
+    env = {**worker_env, "CLAUDE_CODE_SIM_CHUNK_DELAY": "1"}
+    holder = WorkerProcess(env, tmp_path / "holder.log")
+    workers.append(holder)
+    first = await replicas[0].run(tool_task("[[call:get_time]]"))
+    results = [ToolResult(first.tool_calls[0].id, "9 am")]
+    follow_up = asyncio.create_task(replicas[1].run(tool_task("x", tool_results=results)))
+    while len(holder.runs()) < 2:
+        assert not follow_up.done()
+        await asyncio.sleep(0.05)
+    holder.proc.send_signal(signal.SIGTERM)
+    final = await follow_up  # drained within the grace period, not taken back and rebuilt
+    assert final.text == "Tool results: 9 am" and len(sim_calls()) == 1
+    assert await asyncio.to_thread(holder.stop, None) == 0

@@ -54,6 +54,7 @@ def test_every_redis_key_encodes_its_components() -> None:
     assert keys.scope_generation("resp", "a:b") != keys.scope_generation("resp:a", "b")
     assert keys.task_events("x:events") != keys.task_events("x")
     assert len({keys.task_cancel("t:cancel"), keys.task_events("t")}) == 2
+    assert keys.tool_run_holder("acme:fin", "c1") != keys.tool_run_holder("acme", "fin:c1")
 
 
 @pytest.fixture

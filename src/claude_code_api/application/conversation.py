@@ -30,8 +30,8 @@ Images (user messages only) are sent after the prompt's text, in order, and each
 Tool turns (client tools): an assistant message's ``tool_calls`` and the ``tool`` messages that
 answer them. The last turn may be the results of the model's last calls: they become
 :attr:`Conversation.tool_results`, which resume the CLI run suspended on those calls. Only when
-that run is gone (timed out, evicted, another replica) does the model read the tool turns from
-the transcript, rendered as::
+that run is gone (timed out, evicted, its process gone or, without Redis, another replica)
+does the model read the tool turns from the transcript, rendered as::
 
     Assistant: text, if any
     <tool_calls>

@@ -12,6 +12,8 @@ Key map (``P`` is the prefix; ``{x}`` is :func:`encode_component` of ``x``)::
     P:task:{task_id}:events             per-task result stream (deltas, final result or error)
     P:task:{task_id}:cancel             "the owner gave up on this task" marker
     P:workers:{queue stream}            live consumers of a queue, scored by heartbeat expiry
+    P:direct:{consumer}                 one consumer's own queue (tool follow-ups routed to it)
+    P:toolrun:{project}:{call_id}       consumer holding the run suspended on that tool call
 
 Components that come from outside (project ids, session ids, task ids) are never joined with a
 bare separator: project ``acme`` with session ``fin:s1`` and project ``acme:fin`` with session
@@ -69,6 +71,16 @@ class RedisKeys:
     def task_cancel(self, task_id: str) -> str:
         """Marker set when the owner no longer wants the task's result."""
         return f"{self.prefix}:task:{encode_component(task_id)}:cancel"
+
+    def direct_queue(self, consumer: str) -> str:
+        """The stream of tasks sent to one consumer only (follow-ups of its suspended runs)."""
+        return f"{self.prefix}:direct:{encode_component(consumer)}"
+
+    def tool_run_holder(self, project_id: str, tool_call_id: str) -> str:
+        """Name of the consumer whose suspended run waits for ``tool_call_id`` of a project."""
+        return (
+            f"{self.prefix}:toolrun:{encode_component(project_id)}:{encode_component(tool_call_id)}"
+        )
 
     def workers(self, stream: str) -> str:
         """Sorted set of the live consumers of the queue stream ``stream``."""

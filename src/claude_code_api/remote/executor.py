@@ -29,6 +29,10 @@ from claude_code_api.errors import (
 )
 from claude_code_api.remote.queue import WorkQueue, error_from_event
 
+if TYPE_CHECKING:
+    from claude_code_api.remote.tool_routes import ToolRunDirectory
+    from claude_code_api.remote.worker import QueueWorker
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +41,8 @@ PRESENCE_CHECK = 1.0
 
 
 class _TakenBack(Exception):  # noqa: N818 - a signal between two methods, not an error
-    """No worker is alive to start a queued task: run it locally instead."""
+    """No worker is alive to start a queued task (or, for a tool follow-up sent to the
+    holder of its run, to finish it): run it another way instead."""
 
 
 class LocalPool(Protocol):
@@ -86,11 +91,17 @@ class DistributedExecutor:
         *,
         start_timeout: float = 120.0,
         idle_timeout: float = 100.0,
+        directory: ToolRunDirectory | None = None,
+        name: str | None = None,
     ) -> None:
         self.queue = queue
         self.local_pool = local_pool
         self.start_timeout = start_timeout
         self.idle_timeout = idle_timeout
+        self.directory = directory
+        self.name = name or f"api-{uuid.uuid4().hex}"
+        self._directed: tuple[QueueWorker, asyncio.Event, asyncio.Task[None]] | None = None
+        self._directed_grace = 0.0
 
     @classmethod
     async def create(
@@ -98,14 +109,45 @@ class DistributedExecutor:
     ) -> DistributedExecutor:
         """Executor over the Redis queue configured by ``settings`` (needs ``redis_url``)."""
         from claude_code_api.remote.redis_queue import RedisWorkQueue
+        from claude_code_api.remote.tool_routes import ToolRunDirectory, consumer_name
 
         queue = RedisWorkQueue.from_settings(settings)
-        return cls(
+        made = cls(
             queue,
             local_pool,
             start_timeout=settings.task_timeout * 2 + settings.visibility_timeout,
             idle_timeout=settings.task_timeout + settings.visibility_timeout + 5,
+            directory=ToolRunDirectory(queue, ttl=settings.tool_call_timeout),
+            name=consumer_name("api"),
         )
+        if local_pool is not None and settings.max_suspended_runs > 0:
+            made.serve_directed(
+                concurrency=settings.max_suspended_runs,
+                heartbeat=max(0.2, settings.visibility_timeout / 3),
+                grace=settings.shutdown_grace,
+            )
+        return made
+
+    def serve_directed(
+        self, *, concurrency: int = 1, heartbeat: float = 5.0, grace: float = 0.0
+    ) -> None:
+        """Consume this replica's directed queue on the local pool (until :meth:`close`):
+        follow-ups that other replicas route here because a run suspended in this pool."""
+        from claude_code_api.remote.worker import QueueWorker
+
+        if self.directory is None or self.local_pool is None or self._directed is not None:
+            return
+        worker = QueueWorker(
+            self.directory.queue_of(self.name),
+            _Recording(self),
+            concurrency=concurrency,
+            name=self.name,
+            heartbeat=heartbeat,
+            announce_until_drained=True,
+        )
+        stop = asyncio.Event()
+        self._directed_grace = grace
+        self._directed = (worker, stop, asyncio.create_task(worker.run(stop)))
 
     async def workers_alive(self) -> bool:
         """Whether some queue worker announced itself recently (False when Redis is away)."""
@@ -125,6 +167,18 @@ class DistributedExecutor:
             return True
         return self.local_has_room() or not await self.workers_alive()
 
+    async def _holder_elsewhere(self, task: TaskRequest) -> str | None:
+        """The live consumer (not this replica's pool) holding the run ``task`` resumes."""
+        if not task.tool_results or self.directory is None:
+            return None
+        if self.local_pool is not None and self.local_pool.holds_run_for(task):
+            return None
+        ids = [r.tool_call_id for r in task.tool_results]
+        holder = await self.directory.holder(task.project_id, ids)
+        if holder is None or holder == self.name or not await self.directory.alive(holder):
+            return None
+        return holder
+
     def local_has_room(self) -> bool:
         """True when the local pool would start a task now instead of queueing it."""
         if self.local_pool is None:
@@ -134,43 +188,80 @@ class DistributedExecutor:
 
     async def run(self, task: TaskRequest) -> CompletionResult:
         """Run ``task`` locally or remotely; raises the task's domain error."""
-        if await self._go_local(task):
-            assert self.local_pool is not None
-            return await self.local_pool.run(task)
-        try:
-            async with contextlib.aclosing(self._remote(task, streaming=False)) as items:
-                async for item in items:
-                    if isinstance(item, CompletionResult):
-                        return item
-        except _TakenBack:
-            assert self.local_pool is not None
-            return await self.local_pool.run(task)
-        raise WorkerLostError("remote task ended without a result")  # pragma: no cover
+        async with contextlib.aclosing(self.stream(task, streaming=False)) as items:
+            async for item in items:
+                if isinstance(item, CompletionResult):
+                    return item
+        raise WorkerLostError("task ended without a result")  # pragma: no cover
 
-    async def stream(self, task: TaskRequest) -> AsyncGenerator[str | CompletionResult, None]:
-        """Text deltas then exactly one :class:`CompletionResult`, locally or remotely."""
+    async def stream(
+        self, task: TaskRequest, *, streaming: bool = True
+    ) -> AsyncGenerator[str | CompletionResult, None]:
+        """Text deltas then exactly one :class:`CompletionResult`, locally or remotely
+        (``streaming=False``: the result alone, no deltas)."""
+        holder = await self._holder_elsewhere(task)
+        if holder is not None:
+            try:
+                async with contextlib.aclosing(
+                    self._remote(task, streaming=streaming, consumer=holder)
+                ) as items:
+                    async for item in items:
+                        yield item
+                return
+            except _TakenBack:  # the holder died (nothing was yielded): rebuild
+                log.info("the holder %s of a suspended run is gone: rebuilding", holder)
+        async with contextlib.aclosing(self._dispatch(task, streaming=streaming)) as items:
+            async for item in items:
+                yield item
+
+    async def _dispatch(
+        self, task: TaskRequest, *, streaming: bool
+    ) -> AsyncGenerator[str | CompletionResult, None]:
+        """The ordinary path: the local pool, or the shared queue (taken back when no worker
+        is alive). Closing it early kills the CLI process."""
+        source: AsyncIterator[str | CompletionResult]
         if await self._go_local(task):
-            assert self.local_pool is not None
-            source = self.local_pool.stream(task)
+            source = self._local(task, streaming=streaming)
         else:
-            source = self._remote(task, streaming=True)
+            source = self._remote(task, streaming=streaming)
         try:
             try:
                 async for item in source:
                     yield item
             except _TakenBack:  # nothing was yielded: no worker ever started the task
-                assert self.local_pool is not None
-                source = self.local_pool.stream(task)
+                await _aclose(source)
+                source = self._local(task, streaming=streaming)
                 async for item in source:
                     yield item
         finally:
-            aclose = getattr(source, "aclose", None)  # closing early kills the CLI process
-            if aclose is not None:
-                await aclose()
+            await _aclose(source)
 
-    async def _enqueue(self, task: TaskRequest, task_id: str) -> None:
+    async def _local(
+        self, task: TaskRequest, *, streaming: bool
+    ) -> AsyncGenerator[str | CompletionResult, None]:
+        """The task on the local pool; a run it suspends is recorded as held here."""
+        assert self.local_pool is not None
+        if not streaming:
+            result = await self.local_pool.run(task)
+            await self._record(task, result)
+            yield result
+            return
+        source = self.local_pool.stream(task)
         try:
-            await self.queue.put({"task": task.to_dict()}, task_id=task_id)
+            async for item in source:
+                if isinstance(item, CompletionResult):
+                    await self._record(task, item)
+                yield item
+        finally:
+            await _aclose(source)
+
+    async def _record(self, task: TaskRequest, result: CompletionResult) -> None:
+        if self.directory is not None and self._directed is not None:
+            await self.directory.register(task.project_id, result, self.name)
+
+    async def _enqueue(self, task: TaskRequest, task_id: str, queue: WorkQueue) -> None:
+        try:
+            await queue.put({"task": task.to_dict()}, task_id=task_id)
         except asyncio.CancelledError:  # the task may be queued already: nobody must run it
             await asyncio.shield(self._abandon(task_id))
             raise
@@ -182,10 +273,22 @@ class DistributedExecutor:
             ) from exc
 
     async def _remote(
-        self, task: TaskRequest, *, streaming: bool
+        self, task: TaskRequest, *, streaming: bool, consumer: str | None = None
     ) -> AsyncGenerator[str | CompletionResult, None]:
+        """The task through the shared queue, or ``consumer``'s directed queue; raises
+        :class:`_TakenBack` if no (such) consumer is alive before it starts (the directed
+        consumer: before it finishes, as long as no text was streamed)."""
         task_id = uuid.uuid4().hex
-        await self._enqueue(task, task_id)  # refused (busy): nothing to clean up
+        queue = self.queue
+        if consumer is not None:
+            assert self.directory is not None
+            queue = self.directory.queue_of(consumer)
+        try:
+            await self._enqueue(task, task_id, queue)  # refused (busy): nothing to clean up
+        except BusyError:
+            if consumer is None:
+                raise
+            raise _TakenBack from None  # the holder's queue is full or away: rebuild
         cursor, started, sent_text, finished = "0", 0, False, False
         deadline = time.monotonic() + self.start_timeout
         next_presence_check = time.monotonic() + PRESENCE_CHECK
@@ -197,10 +300,17 @@ class DistributedExecutor:
                 if current is not None and current.cancelling():
                     raise asyncio.CancelledError
                 now = time.monotonic()
-                if not started and self.local_pool is not None and now >= next_presence_check:
+                # A directed task has no other consumer to be redelivered to: its holder's
+                # death is watched after the start too (the run it resumed died with it).
+                watch = (not started and self.local_pool is not None) or consumer is not None
+                if watch and now >= next_presence_check:
                     next_presence_check = now + PRESENCE_CHECK
-                    if not await self.workers_alive():
-                        log.info("no live queue worker: taking task %s back", task_id)
+                    if not await self._consumer_alive(consumer):
+                        if sent_text:  # streamed part of the answer: cannot start over
+                            raise WorkerLostError(
+                                "The worker streaming this answer died after sending part of it."
+                            )
+                        log.info("no live consumer for task %s: taking it back", task_id)
                         raise _TakenBack  # the finally marks it cancelled
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -247,6 +357,12 @@ class DistributedExecutor:
             else:  # the cancel mark stays: the worker acts on it (it expires on Redis)
                 await asyncio.shield(self._abandon(task_id))
 
+    async def _consumer_alive(self, consumer: str | None) -> bool:
+        if consumer is None:
+            return await self.workers_alive()
+        assert self.directory is not None
+        return await self.directory.alive(consumer)
+
     async def _abandon(self, task_id: str) -> None:
         try:
             await self.queue.cancel(task_id)
@@ -254,8 +370,33 @@ class DistributedExecutor:
             log.warning("could not mark abandoned task %s cancelled", task_id)
 
     async def close(self) -> None:
-        """Close the queue's connections (the local pool is closed by its owner)."""
+        """Stop consuming the directed queue, close the queue's connections (the local pool is
+        closed by its owner)."""
+        if self._directed is not None:
+            worker, stop, job = self._directed
+            stop.set()
+            await job
+            await worker.drain(self._directed_grace)
+            self._directed = None
         await self.queue.close()
+
+
+class _Recording:
+    """The local pool as the directed queue's worker runs it: a run that suspends again (a
+    tool loop's next step) stays recorded as held by this replica."""
+
+    def __init__(self, executor: DistributedExecutor) -> None:
+        self.executor = executor
+
+    def stream(self, task: TaskRequest) -> AsyncIterator[str | CompletionResult]:
+        """Text deltas, then exactly one result, from the local pool."""
+        return self.executor._local(task, streaming=True)
+
+
+async def _aclose(source: AsyncIterator[Any]) -> None:
+    aclose = getattr(source, "aclose", None)  # closing early kills the CLI process
+    if aclose is not None:
+        await aclose()
 
 
 if TYPE_CHECKING:  # DistributedExecutor must satisfy the API's Executor protocol

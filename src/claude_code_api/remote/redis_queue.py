@@ -62,10 +62,13 @@ class RedisWorkQueue:
         visibility_timeout: float = 60.0,
         event_ttl: float = 300.0,
         owns_client: bool = True,
+        stream: str | None = None,
+        ttl: float = QUEUE_TTL,
     ) -> None:
         self.client = client
         self.keys = RedisKeys(prefix)
-        self.stream = self.keys.queue(name)
+        self.stream = stream or self.keys.queue(name)
+        self.ttl = max(1, int(ttl))
         self.max_length = max_length
         self.visibility_timeout = visibility_timeout
         self.event_ttl = max(1, int(event_ttl))
@@ -88,6 +91,24 @@ class RedisWorkQueue:
             event_ttl=max(settings.result_ttl, settings.task_timeout * 2),
         )
 
+    def direct(self, consumer: str, *, ttl: float) -> RedisWorkQueue:
+        """The queue of tasks for ``consumer`` alone, on this queue's client (not owned).
+
+        Same protocol and event streams as this queue; its stream expires ``ttl`` seconds after
+        the last put (a consumer's name is unique to its process, so a dead one's stream must
+        not linger for the shared queue's week).
+        """
+        return RedisWorkQueue(
+            self.client,
+            self.keys.prefix,
+            max_length=self.max_length,
+            visibility_timeout=self.visibility_timeout,
+            event_ttl=self.event_ttl,
+            owns_client=False,
+            stream=self.keys.direct_queue(consumer),
+            ttl=ttl,
+        )
+
     async def _ensure_group(self, *, force: bool = False) -> None:
         if self._group_ready and not force:
             return
@@ -97,7 +118,7 @@ class RedisWorkQueue:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        await self.client.expire(self.stream, QUEUE_TTL, nx=True)
+        await self.client.expire(self.stream, self.ttl, nx=True)
         self._group_ready = True
 
     async def put(self, payload: dict[str, Any], *, task_id: str | None = None) -> str:
@@ -105,9 +126,7 @@ class RedisWorkQueue:
         task_id = task_id or uuid.uuid4().hex
         await self._ensure_group()
         body = json.dumps(payload, separators=(",", ":"))
-        added = await self._put(
-            keys=[self.stream], args=[self.max_length, task_id, body, QUEUE_TTL]
-        )
+        added = await self._put(keys=[self.stream], args=[self.max_length, task_id, body, self.ttl])
         if not added:
             raise BusyError("The work queue is full; retry later.")
         return task_id

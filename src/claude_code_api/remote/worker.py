@@ -27,15 +27,18 @@ import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
 
-from claude_code_api.cache.guard import reraise_if_cancelling
+from claude_code_api.cache.guard import ThrottledLog, reraise_if_cancelling
 from claude_code_api.config import Settings, get_settings
 from claude_code_api.domain import CompletionResult, TaskRequest, TextDelta
 from claude_code_api.errors import CLIOutputError, WorkerLostError
 from claude_code_api.remote.queue import Delivery, WorkQueue, error_event
+
+if TYPE_CHECKING:
+    from claude_code_api.remote.tool_routes import ToolRunDirectory
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ class QueueWorker:
         max_attempts: int = 2,
         heartbeat: float = 5.0,
         cancel_poll: float = 0.25,
+        directory: ToolRunDirectory | None = None,
+        holder: str | None = None,
+        announce_until_drained: bool = False,
     ) -> None:
         self.queue = queue
         self.executor = executor
@@ -69,11 +75,22 @@ class QueueWorker:
         self.max_attempts = max_attempts
         self.heartbeat = heartbeat
         self.cancel_poll = cancel_poll
+        # Where runs suspended here are recorded, under whose directed queue (tool_routes.py).
+        self.directory = directory
+        self.holder = holder or self.name
+        # A directed queue's owners watch its consumer while their task runs: stay announced
+        # (and keep heartbeats) until drain() has finished the running tasks. The shared queue
+        # withdraws at once, so owners take back what it will no longer start.
+        self.announce_until_drained = announce_until_drained
+        self._announcing: tuple[asyncio.Task[None], asyncio.Task[None]] | None = None
         self.completed = 0  # tasks acked (finished, failed, or cancelled)
         self.cancelled = 0  # tasks whose owner gave up: skipped or stopped mid-run
         self._slots = asyncio.Semaphore(self.concurrency)
         self._beating = False
         self._running: dict[str, tuple[asyncio.Task[None], Delivery]] = {}
+        # Redis away: one warning per 10 s, not one per poll (an API replica runs one of these
+        # on its directed queue, next to the cache's own throttled warnings).
+        self._redis_warnings = ThrottledLog(log)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take and run tasks until ``stop`` is set (then call :meth:`drain`)."""
@@ -89,7 +106,9 @@ class QueueWorker:
                         delivery = await self.queue.take(self.name, block=1.0)
                 except (RedisError, OSError) as exc:
                     reraise_if_cancelling(exc)
-                    log.warning("worker %s: queue unavailable (%s)", self.name, exc)
+                    self._redis_warnings.warning(
+                        "worker %s: queue unavailable (%s)", self.name, exc
+                    )
                     await asyncio.sleep(1.0)
                 if delivery is None:
                     self._slots.release()
@@ -98,13 +117,19 @@ class QueueWorker:
                 self._running[delivery.id] = (job, delivery)
                 job.add_done_callback(functools.partial(self._done, delivery.id))
         finally:
-            self._beating = False
-            for loop_task in (beats, presence):
-                loop_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop_task
-            with contextlib.suppress(RedisError, OSError):
-                await self.queue.withdraw(self.name)
+            if self.announce_until_drained and self._running:
+                self._announcing = (beats, presence)  # drain() ends them
+            else:
+                await self._stop_announcing(beats, presence)
+
+    async def _stop_announcing(self, *loops: asyncio.Task[None]) -> None:
+        self._beating = False
+        for loop_task in loops:
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+        with contextlib.suppress(RedisError, OSError):
+            await self.queue.withdraw(self.name)
 
     async def _free_slot(self, stop: asyncio.Event) -> bool:
         """Wait for a free slot (True) or for ``stop`` (False), whichever comes first."""
@@ -134,14 +159,19 @@ class QueueWorker:
 
         Returns how many tasks were cancelled; they will be redelivered to another worker.
         """
-        jobs = [job for job, _ in self._running.values()]
-        if not jobs:
-            return 0
-        _, pending = await asyncio.wait(jobs, timeout=grace)
-        for job in pending:
-            job.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        return len(pending)
+        try:
+            jobs = [job for job, _ in self._running.values()]
+            if not jobs:
+                return 0
+            _, pending = await asyncio.wait(jobs, timeout=grace)
+            for job in pending:
+                job.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            return len(pending)
+        finally:
+            if self._announcing is not None:
+                loops, self._announcing = self._announcing, None
+                await self._stop_announcing(*loops)
 
     #: Seconds between presence announcements; a worker unheard of for three is dead.
     PRESENCE_INTERVAL = 1.0
@@ -151,7 +181,9 @@ class QueueWorker:
             await self.queue.announce(self.name, 3 * self.PRESENCE_INTERVAL)
         except (RedisError, OSError) as exc:
             reraise_if_cancelling(exc)
-            log.warning("worker %s: presence announcement failed (%s)", self.name, exc)
+            self._redis_warnings.warning(
+                "worker %s: presence announcement failed (%s)", self.name, exc
+            )
 
     async def _presence(self) -> None:
         """Tell owners this worker is alive (they keep overflow work local when none is)."""
@@ -167,7 +199,7 @@ class QueueWorker:
                 await self.queue.touch(self.name, held)
             except (RedisError, OSError) as exc:
                 reraise_if_cancelling(exc)
-                log.warning("worker %s: heartbeat failed (%s)", self.name, exc)
+                self._redis_warnings.warning("worker %s: heartbeat failed (%s)", self.name, exc)
 
     async def _handle(self, delivery: Delivery) -> None:
         task_id = delivery.task_id
@@ -241,6 +273,8 @@ class QueueWorker:
                     await aclose()
             if final is None:
                 raise CLIOutputError("The executor finished without a result.")
+            if self.directory is not None:  # before the owner can see the calls
+                await self.directory.register(task.project_id, final, self.holder)
         except (RedisError, OSError):
             raise
         except Exception as exc:  # every task failure goes back to its owner as an event
@@ -254,6 +288,7 @@ async def serve_worker(
 ) -> None:
     """Run a queue worker on its own ``WorkerPool`` until SIGTERM/SIGINT (or ``stop``)."""
     from claude_code_api.remote.redis_queue import RedisWorkQueue
+    from claude_code_api.remote.tool_routes import ToolRunDirectory, consumer_name
     from claude_code_api.workers.pool import WorkerPool
 
     stop = stop or asyncio.Event()
@@ -262,18 +297,34 @@ async def serve_worker(
         loop.add_signal_handler(sig, stop.set)
     size = concurrency or settings.max_workers
     queue = RedisWorkQueue.from_settings(settings)
+    directory = ToolRunDirectory(queue, ttl=settings.tool_call_timeout)
     pool = WorkerPool(settings.model_copy(update={"max_workers": size}))
     await pool.start()
+    name = consumer_name("worker")
+    heartbeat = max(0.2, settings.visibility_timeout / 3)
     worker = QueueWorker(
-        queue,
+        queue, pool, concurrency=size, heartbeat=heartbeat, name=name, directory=directory
+    )
+    # Follow-ups of the runs suspended here come on this worker's own queue; they resume a
+    # parked CLI (no new slot taken by the run itself), so they do not wait for the shared
+    # queue's slots.
+    directed = QueueWorker(
+        directory.queue_of(name),
         pool,
-        concurrency=size,
-        heartbeat=max(0.2, settings.visibility_timeout / 3),
+        concurrency=max(1, settings.max_suspended_runs),
+        heartbeat=heartbeat,
+        name=name,
+        directory=directory,
+        announce_until_drained=True,
     )
     log.info("worker %s: consuming %s with %d slots", worker.name, queue.stream, size)
     try:
-        await worker.run(stop)
-        left = await worker.drain(settings.shutdown_grace)
+        await asyncio.gather(worker.run(stop), directed.run(stop))
+        left = sum(
+            await asyncio.gather(
+                worker.drain(settings.shutdown_grace), directed.drain(settings.shutdown_grace)
+            )
+        )
         log.info("worker %s: stopped (%d tasks left for redelivery)", worker.name, left)
     finally:
         await pool.close()
