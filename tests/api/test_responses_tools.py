@@ -1,0 +1,280 @@
+"""Function tools on the Responses API through the official ``openai`` SDK, on the simulated CLI
+and the REAL binary.
+
+The fakes call the tools the prompt's markers name (``[[call:NAME {args}]]``, see
+``tests/fakes/upstream.py``), so the same requests run on both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from claude_code_api.app import create_app
+from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
+from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
+
+__all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
+
+WEATHER: Any = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+    "strict": False,
+}
+CLOCK: Any = {
+    "type": "function",
+    "name": "get_time",
+    "description": "Current time.",
+    "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
+}
+ASK = 'Weather in Paris and the time? [[call:get_weather {"city": "Paris"}]] [[call:get_time]]'
+
+
+@pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real_cli)])
+def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[openai.OpenAI]:
+    """An openai client on a live server running the simulated or the real CLI."""
+    overrides: dict[str, Any] = {}
+    if request.param == "real":
+        request.getfixturevalue("real_cli_env")
+        overrides = {"demo": False, "claude_bin": request.getfixturevalue("claude_bin")}
+        overrides["task_timeout"] = 60
+    with ServerThread(create_app(make_settings(tmp_path, **overrides))) as server:
+        key = admin_create_key_sync(server.url, "resp:tools")
+        yield openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[openai.OpenAI]:
+    """An openai client on a live server running the simulated CLI."""
+    with ServerThread(create_app(make_settings(tmp_path))) as server:
+        key = admin_create_key_sync(server.url, "resp:tools")
+        yield openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90)
+
+
+def _calls(response: Any) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (item.name, json.loads(item.arguments))
+        for item in response.output
+        if item.type == "function_call"
+    ]
+
+
+def _outputs(response: Any, *results: str) -> list[Any]:
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert len(calls) == len(results)
+    return [
+        {"type": "function_call_output", "call_id": c.call_id, "output": r}
+        for c, r in zip(calls, results, strict=True)
+    ]
+
+
+def test_parallel_calls_then_outputs_via_previous_response_id(sdk: openai.OpenAI) -> None:
+    first = sdk.responses.create(model="haiku", input=ASK, tools=[WEATHER, CLOCK])
+    assert first.status == "completed"
+    assert _calls(first) == [("get_weather", {"city": "Paris"}), ("get_time", {})]
+    # Only calls: no message item, and the SDK's output_text is empty.
+    assert [item.type for item in first.output] == ["function_call", "function_call"]
+    assert first.output_text == ""
+    for item in first.output:
+        assert item.type == "function_call"
+        assert item.id is not None and item.id.startswith("fc_")
+        assert item.call_id.startswith("call_") and item.status == "completed"
+    assert [t.name for t in first.tools] == ["get_weather", "get_time"]  # type: ignore[union-attr]
+    assert first.tool_choice == "auto" and first.parallel_tool_calls is True
+    assert first.usage is not None and first.usage.output_tokens > 0
+    # The stored response holds the calls.
+    stored = sdk.responses.retrieve(first.id)
+    assert stored.model_dump()["output"] == first.model_dump()["output"]
+    final = sdk.responses.create(
+        model="haiku",
+        previous_response_id=first.id,
+        input=_outputs(first, "sunny, 21 C", "14:05"),
+        tools=[WEATHER, CLOCK],
+    )
+    assert final.status == "completed" and not _calls(final)
+    assert "sunny, 21 C" in final.output_text and "14:05" in final.output_text
+    # A plain follow-up continues the conversation, tool round included.
+    after = sdk.responses.create(
+        model="haiku", previous_response_id=final.id, input="Thanks!", tools=[WEATHER, CLOCK]
+    )
+    assert after.status == "completed" and after.output_text
+
+
+def test_streamed_calls_then_streamed_answer(sdk: openai.OpenAI) -> None:
+    with sdk.responses.stream(model="haiku", input=ASK, tools=[WEATHER, CLOCK]) as stream:
+        events = list(stream)
+        first = stream.get_final_response()
+    kinds = [e.type for e in events]
+    call_events = [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+    ]
+    compact = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
+    assert compact == ["response.created", "response.in_progress", *call_events * 2,
+                       "response.completed"]  # fmt: skip
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    added = [e for e in events if e.type == "response.output_item.added"]
+    assert [(e.output_index, e.item.type, getattr(e.item, "arguments", None)) for e in added] == [
+        (0, "function_call", ""),
+        (1, "function_call", ""),
+    ]
+    deltas = "".join(
+        e.delta
+        for e in events
+        if e.type == "response.function_call_arguments.delta" and e.output_index == 0
+    )
+    assert json.loads(deltas) == {"city": "Paris"}
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert [(e.name, json.loads(e.arguments)) for e in done] == _calls(first)
+    assert _calls(first) == [("get_weather", {"city": "Paris"}), ("get_time", {})]
+    assert first.output_text == ""
+    stored = sdk.responses.retrieve(first.id)
+    assert [i.model_dump() for i in stored.output] == [
+        i.model_dump(exclude={"parsed_arguments"}) for i in first.output
+    ]
+    streamed = sdk.responses.create(
+        model="haiku",
+        previous_response_id=first.id,
+        input=_outputs(first, "sunny, 21 C", "14:05"),
+        tools=[WEATHER, CLOCK],
+        stream=True,
+    )
+    text = ""
+    completed: Any = None
+    for event in streamed:
+        if event.type == "response.output_text.delta":
+            text += event.delta
+        elif event.type == "response.completed":
+            completed = event.response
+    assert completed is not None and completed.output_text == text
+    assert "sunny, 21 C" in text and "14:05" in text
+
+
+def test_client_kept_state_and_a_rebuilt_conversation(sdk: openai.OpenAI) -> None:
+    # The client sends the whole conversation back (store off, no previous_response_id), as
+    # the openai Agents SDK does: the model's items as they came, then the outputs.
+    ask: Any = {"role": "user", "content": 'Oslo? [[call:get_weather {"city": "Oslo"}]]'}
+    first = sdk.responses.create(model="haiku", input=[ask], tools=[WEATHER], store=False)
+    echoed = [item.model_dump(exclude_none=True) for item in first.output]
+    final = sdk.responses.create(
+        model="haiku",
+        input=[ask, *echoed, *_outputs(first, "snow")],
+        tools=[WEATHER],
+        store=False,
+    )
+    assert "snow" in final.output_text and not _calls(final)
+    # A history from elsewhere (another replica, a restart): no run holds these calls.
+    made_up: Any = [
+        ask,
+        {"type": "function_call", "call_id": "call_elsewhere", "name": "get_weather",
+         "arguments": '{"city": "Oslo"}'},
+        {"type": "function_call_output", "call_id": "call_elsewhere", "output": "hail"},
+    ]  # fmt: skip
+    rebuilt = sdk.responses.create(model="haiku", input=made_up, tools=[WEATHER])
+    assert rebuilt.status == "completed" and not _calls(rebuilt)
+    assert "hail" in rebuilt.output_text
+
+
+def test_tool_choice_none_named_and_required_one_per_turn(sim: openai.OpenAI) -> None:
+    plain = sim.responses.create(
+        model="haiku", input=ASK, tools=[WEATHER, CLOCK], tool_choice="none"
+    )
+    assert not _calls(plain) and plain.output_text and plain.tool_choice == "none"
+    named = sim.responses.create(
+        model="haiku",
+        input=ASK,
+        tools=[WEATHER, CLOCK],
+        tool_choice={"type": "function", "name": "get_time"},
+    )
+    assert [name for name, _ in _calls(named)] == ["get_time"]
+    assert named.tool_choice.type == "function"  # type: ignore[union-attr]
+    one = sim.responses.create(
+        model="haiku",
+        input=ASK,
+        tools=[WEATHER, CLOCK],
+        tool_choice="required",
+        parallel_tool_calls=False,
+    )
+    assert _calls(one) == [("get_weather", {"city": "Paris"})]
+    assert one.parallel_tool_calls is False
+    final = sim.responses.create(
+        model="haiku",
+        previous_response_id=one.id,
+        input=_outputs(one, "sunny, 21 C"),
+        tools=[WEATHER, CLOCK],
+        parallel_tool_calls=False,
+    )
+    assert "sunny, 21 C" in final.output_text
+    assert "parallel_tool_calls is false" in final.output_text
+
+
+def test_strict_arguments_that_fail_the_schema_are_reported(sim: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as error:
+        sim.responses.create(
+            model="haiku",
+            input='Rome? [[call:get_weather {"town": "Rome"}]]',
+            tools=[{**WEATHER, "strict": True}],
+        )
+    body: Any = error.value.body
+    assert error.value.status_code == 502 and body["code"] == "invalid_tool_arguments"
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [WEATHER, {"type": "web_search"}]}, "tools[1].type"),
+        ({"tools": [{"type": "file_search", "vector_store_ids": ["v"]}]}, "tools[0].type"),
+        ({"tools": [{"type": "mcp", "server_label": "x"}]}, "tools[0].type"),
+        ({"tools": ["get_weather"]}, "tools[0].type"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools[0].name"),
+        ({"tools": [{"type": "function", "name": "bad name"}]}, "tools[0].name"),
+        ({"tools": [{"type": "function", "name": "f", "parameters": {"type": 3}}]},
+         "tools[0].parameters"),
+        ({"tools": [WEATHER, WEATHER]}, "tools"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "function", "name": "nope"}}, "tool_choice"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"input": [{"role": "user", "content": "hi"},
+                    {"type": "function_call_output", "call_id": "call_nope", "output": "x"}]},
+         "input[1].call_id"),
+        ({"input": [{"type": "function_call", "call_id": "c1", "name": "get_weather",
+                     "arguments": 3}]}, "input[0].arguments"),
+        ({"input": [{"type": "function_call", "name": "get_weather", "arguments": "{}"}]},
+         "input[0].call_id"),
+    ],
+)  # fmt: skip
+def test_bad_tool_requests_are_400s_naming_the_item(
+    sim: openai.OpenAI, extra: dict[str, Any], param: str
+) -> None:
+    body: dict[str, Any] = {"model": "haiku", "input": "hi", **extra}
+    with pytest.raises(openai.BadRequestError) as error:
+        sim.responses.create(**body)
+    got: Any = error.value.body
+    assert got["param"] == param, got
+    assert got["type"] == "invalid_request_error"
+
+
+def test_an_output_for_a_call_of_another_response_is_400(sim: openai.OpenAI) -> None:
+    first = sim.responses.create(model="haiku", input=ASK, tools=[WEATHER, CLOCK])
+    other = sim.responses.create(model="haiku", input="no tools here")
+    with pytest.raises(openai.BadRequestError) as error:
+        sim.responses.create(
+            model="haiku",
+            previous_response_id=other.id,
+            input=_outputs(first, "sunny", "14:05"),
+            tools=[WEATHER, CLOCK],
+        )
+    assert error.value.body["param"] == "input[0].call_id"  # type: ignore[index]
