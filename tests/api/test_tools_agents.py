@@ -144,12 +144,15 @@ async def test_openai_agents_sdk_runs_two_tool_steps(
     assert final == "Tool results: Oslo: sunny"
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("stream", "chained"), [(False, False), (True, False), (False, True), (True, True)]
+)
 async def test_openai_agents_sdk_responses_model_runs_two_tool_steps(
-    service: tuple[str, str], stream: bool
+    service: tuple[str, str], stream: bool, chained: bool
 ) -> None:
-    # The SDK's default model: the Responses API, the whole conversation sent back each step
-    # (function_call and function_call_output items, no previous_response_id).
+    # The SDK's default model: the Responses API. By default the whole conversation is sent
+    # back each step (function_call and function_call_output items); chained, only the new
+    # items with previous_response_id (the stored conversation holds the rest).
     set_tracing_disabled(True)
     base_url, key = service
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=90)
@@ -164,12 +167,14 @@ async def test_openai_agents_sdk_responses_model_runs_two_tool_steps(
         ],
     )
     if stream:
-        streamed = Runner.run_streamed(agent, PROMPT, max_turns=5)
+        streamed = Runner.run_streamed(
+            agent, PROMPT, max_turns=5, auto_previous_response_id=chained
+        )
         async for _ in streamed.stream_events():
             pass
         final, items = streamed.final_output, streamed.new_items
     else:
-        result = await Runner.run(agent, PROMPT, max_turns=5)
+        result = await Runner.run(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
         final, items = result.final_output, result.new_items
     await client.close()
     assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
