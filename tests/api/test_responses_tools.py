@@ -8,7 +8,7 @@ The fakes call the tools the prompt's markers name (``[[call:NAME {args}]]``, se
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -349,3 +349,30 @@ def test_text_before_the_calls_on_the_real_binary(
             tools=[WEATHER],
         )
         assert final.output_text == "Tool results: snow"
+
+
+def test_calls_echoed_with_previous_response_id_are_not_doubled(
+    sim_calls: Callable[[], list[dict[str, Any]]], sim: openai.OpenAI
+) -> None:
+    first = sim.responses.create(model="haiku", input=ASK, tools=[WEATHER, CLOCK])
+    echoed = [item.model_dump(exclude_none=True) for item in first.output]
+    final = sim.responses.create(
+        model="haiku",
+        previous_response_id=first.id,
+        input=[*echoed, *_outputs(first, "sunny, 21 C", "14:05")],
+        tools=[WEATHER, CLOCK],
+    )
+    assert _results(final.output_text) == ["14:05", "sunny, 21 C"]
+    # A later turn rebuilds the conversation from the stored one: each call appears once.
+    sim.responses.create(
+        model="haiku", previous_response_id=final.id, input="More?", tools=[WEATHER, CLOCK]
+    )
+    uses = [
+        block["id"]
+        for message in sim_calls()[-1]["messages"]
+        if isinstance(message["content"], list)
+        for block in message["content"]
+        if block.get("type") == "tool_use"
+    ]
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert sorted(uses) == sorted("toolu_" + c.call_id.removeprefix("call_") for c in calls)

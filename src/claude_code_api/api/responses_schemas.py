@@ -97,7 +97,7 @@ INPUT_SCHEMA: dict[str, Any] = {
     "description": "Text, or items: messages {role, content} (input_text/output_text parts), "
     "function_call (the model's, echoed back) and function_call_output {call_id, output}.",
 }
-#: The documented shape of ``tools`` (checked item by item by :meth:`tool_specs`).
+#: The documented shape of ``tools`` (each item is checked by ``function_tools``).
 TOOLS_SCHEMA: dict[str, Any] = {
     "type": "array",
     "maxItems": MAX_TOOLS,
@@ -181,6 +181,15 @@ def call_id_in(call_id: str) -> str:
     return call_id
 
 
+def arguments_json(arguments: dict[str, Any]) -> str:
+    """A call's arguments as the JSON string this API shows; arguments a client sent that were
+    not a JSON object (kept as ``{"_raw": text}``, see ``call_arguments``) come back as sent."""
+    raw = arguments.get("_raw")
+    if isinstance(raw, str) and len(arguments) == 1:
+        return raw
+    return json.dumps(arguments)
+
+
 def function_call_item(call: ToolCall, status: str = "completed") -> dict[str, Any]:
     """The ``function_call`` output item of one of the model's calls."""
     return {
@@ -188,7 +197,7 @@ def function_call_item(call: ToolCall, status: str = "completed") -> dict[str, A
         "id": "fc_" + call.id.removeprefix("toolu_"),
         "call_id": call_id_out(call.id),
         "name": call.name,
-        "arguments": json.dumps(call.arguments),
+        "arguments": arguments_json(call.arguments),
         "status": status,
     }
 
