@@ -87,7 +87,9 @@ def _outputs(response: Any, *results: str) -> list[Any]:
     ]
 
 
-def test_parallel_calls_then_outputs_via_previous_response_id(sdk: openai.OpenAI) -> None:
+def test_parallel_calls_then_outputs_via_previous_response_id(
+    sdk: openai.OpenAI, request: pytest.FixtureRequest
+) -> None:
     first = sdk.responses.create(model="haiku", input=ASK, tools=[WEATHER, CLOCK])
     assert first.status == "completed"
     assert _calls(first) == [("get_weather", {"city": "Paris"}), ("get_time", {})]
@@ -114,11 +116,24 @@ def test_parallel_calls_then_outputs_via_previous_response_id(sdk: openai.OpenAI
     # Real tool_result blocks reached the model in the suspended run (a rebuilt conversation
     # would carry the round as rendered text, which neither fake answers this way).
     assert _results(final.output_text) == ["14:05", "sunny, 21 C"]
-    # A plain follow-up continues the conversation, tool round included.
+    # A plain follow-up continues the conversation, the tool round as real turns.
     after = sdk.responses.create(
         model="haiku", previous_response_id=final.id, input="Thanks!", tools=[WEATHER, CLOCK]
     )
     assert after.status == "completed" and after.output_text
+    if request.node.callspec.params["sdk"] == "sim":
+        # user, assistant (the calls), user (the results), assistant (the answer)
+        assert after.output_text.endswith("Resumed: 4 earlier messages.")
+    else:
+        upstream: FakeAnthropic = request.getfixturevalue("fake_upstream")
+        last = [r for r in upstream.requests if r.path.startswith("/v1/messages")][-1]
+        kinds = [
+            block.get("type")
+            for message in last.body["messages"]
+            if isinstance(message["content"], list)
+            for block in message["content"]
+        ]
+        assert kinds.count("tool_use") == 2 and kinds.count("tool_result") == 2
 
 
 def test_streamed_calls_then_streamed_answer(sdk: openai.OpenAI) -> None:
