@@ -208,7 +208,8 @@ def test_client_kept_state_and_a_rebuilt_conversation(
         ask,
         {"type": "function_call", "call_id": "call_elsewhere", "name": "get_weather",
          "arguments": '{"city": "Oslo"}'},
-        {"type": "function_call_output", "call_id": "call_elsewhere", "output": "hail"},
+        {"type": "function_call_output", "call_id": "call_elsewhere",
+         "output": [{"type": "input_text", "text": "hail"}]},
     ]  # fmt: skip
     rebuilt = sdk.responses.create(model="haiku", input=made_up, tools=[WEATHER])
     assert rebuilt.status == "completed" and not _calls(rebuilt)
@@ -273,6 +274,8 @@ def test_strict_arguments_that_fail_the_schema_are_reported(sim: openai.OpenAI) 
         ({"tools": [{"type": "function", "name": "f", "parameters": {"type": 3}}]},
          "tools[0].parameters"),
         ({"tools": [WEATHER, WEATHER]}, "tools"),
+        ({"tools": [CLOCK] * 129}, "tools"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "function"}}, "tool_choice.name"),
         ({"tools": [WEATHER], "tool_choice": {"type": "function", "name": "nope"}}, "tool_choice"),
         ({"tools": [WEATHER], "tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
         ({"tool_choice": "required"}, "tool_choice"),
@@ -283,6 +286,13 @@ def test_strict_arguments_that_fail_the_schema_are_reported(sim: openai.OpenAI) 
                      "arguments": 3}]}, "input[0].arguments"),
         ({"input": [{"type": "function_call", "name": "get_weather", "arguments": "{}"}]},
          "input[0].call_id"),
+        ({"input": [{"type": "function_call", "call_id": "c1", "name": "get_weather"},
+                    {"type": "function_call_output", "call_id": "c1", "output": 3}]},
+         "input[1].output"),
+        ({"input": [{"type": "function_call", "call_id": "c1", "name": "get_weather"},
+                    {"type": "function_call_output", "call_id": "c1",
+                     "output": [{"type": "input_image", "image_url": "x"}]}]},
+         "input[1].output[0].type"),
     ],
 )  # fmt: skip
 def test_bad_tool_requests_are_400s_naming_the_item(

@@ -313,15 +313,15 @@ def _bad(message: str, param: str) -> InvalidRequestError:
     return InvalidRequestError(message, param=param, code="invalid_value")
 
 
-def _content_text(role: str, content: Any, where: str) -> str:
+def _content_text(role: str, content: Any, where: str, field: str = "content") -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _bad(f"'{where}.content' must be a string or a list of parts.", f"{where}.content")
+        raise _bad(f"'{where}.{field}' must be a string or a list of parts.", f"{where}.{field}")
     allowed = _PART_TYPES.get(role, _INPUT_PARTS)
     texts: list[str] = []
     for j, part in enumerate(content):
-        at = f"{where}.content[{j}]"
+        at = f"{where}.{field}[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if not isinstance(kind, str) or kind not in allowed:
             raise _bad(
@@ -354,8 +354,6 @@ def input_messages(
     messages: list[Message] = []
     for i, item in enumerate(value):
         where = f"input[{i}]"
-        if not isinstance(item, dict):
-            raise _bad(f"'{where}' must be an object.", where)
         kind = item.get("type", "message")
         if kind == "function_call":
             call = _function_call(item, where)
@@ -415,7 +413,7 @@ def _function_call_output(item: dict[str, Any], where: str, calls: set[str]) -> 
         )
     output = item.get("output")
     if isinstance(output, list):  # content parts: text only
-        output = _content_text("user", output, where)
+        output = _content_text("user", output, where, "output")
     if not isinstance(output, str):
         raise _bad(f"'{where}.output' must be a string or input_text parts.", f"{where}.output")
     return Message("tool", (output,), tool_call_id=call_id_in(call_id))
