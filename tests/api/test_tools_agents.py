@@ -166,16 +166,16 @@ async def test_openai_agents_sdk_responses_model_runs_two_tool_steps(
             function_tool(clock, name_override="get_time"),
         ],
     )
+    run: Any
     if stream:
-        streamed = Runner.run_streamed(
-            agent, PROMPT, max_turns=5, auto_previous_response_id=chained
-        )
-        async for _ in streamed.stream_events():
+        run = Runner.run_streamed(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
+        async for _ in run.stream_events():
             pass
-        final, items = streamed.final_output, streamed.new_items
     else:
-        result = await Runner.run(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
-        final, items = result.final_output, result.new_items
+        run = await Runner.run(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
+    final, items = run.final_output, run.new_items
+    last = await client.responses.retrieve(run.last_response_id)
+    assert (last.previous_response_id is not None) is chained  # the third of a chain
     await client.close()
     assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
     calls = [i.raw_item for i in items if i.type == "tool_call_item"]
