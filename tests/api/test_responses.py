@@ -181,7 +181,8 @@ def test_other_projects_ids_are_not_found(live_server: ServerThread, key: str) -
 @pytest.mark.parametrize(
     ("items", "param"),
     [
-        ([{"role": "user", "content": "a"}, {"type": "function_call_output"}], "input[1].type"),
+        ([{"role": "user", "content": "a"}, {"type": "reasoning", "summary": []}], "input[1].type"),
+        ([{"role": "user", "content": "a"}, {"type": "function_call_output"}], "input[1].call_id"),
         (
             [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}],
             "input[0].content[0].type",
@@ -206,14 +207,14 @@ def test_bad_input_items_are_400(
     assert param in body["message"] or param == "input"
 
 
-def test_function_tools_are_refused(live_server: ServerThread, key: str) -> None:
+def test_built_in_tools_are_refused(live_server: ServerThread, key: str) -> None:
+    # Function tools work (tests/api/test_responses_tools.py); built-in tools are not run.
     with pytest.raises(openai.BadRequestError) as info:
         _client(live_server, key).responses.create(
-            model="haiku",
-            input="hi",
-            tools=[{"type": "function", "name": "f", "parameters": {}, "strict": False}],
+            model="haiku", input="hi", tools=[{"type": "web_search"}]
         )
-    assert "function calling" in str(info.value)
+    body: dict[str, Any] = info.value.body  # type: ignore[assignment]
+    assert body["param"] == "tools[0].type" and "'web_search'" in body["message"]
 
 
 def test_usage_rows_for_every_turn(live_server: ServerThread, key: str) -> None:

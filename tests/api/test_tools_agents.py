@@ -1,5 +1,6 @@
 """Agent frameworks' own loops against the service: LangChain's ``create_agent`` and the OpenAI
-Agents SDK (its ``OpenAIChatCompletionsModel``), each running two tool steps before its final
+Agents SDK (its ``OpenAIChatCompletionsModel`` on /v1/chat/completions and its default
+``OpenAIResponsesModel`` on /v1/responses), each running two tool steps before its final
 answer, on the simulated CLI and the REAL binary.
 
 The fakes call the tools the prompt's markers name (``[[call:...]]`` in step 1, ``[[call2:...]]``
@@ -19,6 +20,7 @@ from agents import (
     Agent,
     ModelSettings,
     OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
     Runner,
     function_tool,
     set_tracing_disabled,
@@ -137,6 +139,48 @@ async def test_openai_agents_sdk_runs_two_tool_steps(
     assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
     calls = [i.raw_item for i in items if i.type == "tool_call_item"]
     assert [getattr(c, "name", None) for c in calls] == ["get_weather", "get_time", "get_weather"]
+    outputs = [i.output for i in items if i.type == "tool_call_output_item"]
+    assert outputs == ["Rome: sunny", "UTC: 14:05", "Oslo: sunny"]
+    assert final == "Tool results: Oslo: sunny"
+
+
+@pytest.mark.parametrize(
+    ("stream", "chained"), [(False, False), (True, False), (False, True), (True, True)]
+)
+async def test_openai_agents_sdk_responses_model_runs_two_tool_steps(
+    service: tuple[str, str], stream: bool, chained: bool
+) -> None:
+    # The SDK's default model: the Responses API. By default the whole conversation is sent
+    # back each step (function_call and function_call_output items); chained, only the new
+    # items with previous_response_id (the stored conversation holds the rest).
+    set_tracing_disabled(True)
+    base_url, key = service
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=90)
+    agent = Agent(
+        name="assistant",
+        instructions="Use the tools.",
+        model=OpenAIResponsesModel(model="haiku", openai_client=client),
+        model_settings=ModelSettings(parallel_tool_calls=True),
+        tools=[
+            function_tool(weather, name_override="get_weather"),
+            function_tool(clock, name_override="get_time"),
+        ],
+    )
+    run: Any
+    if stream:
+        run = Runner.run_streamed(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
+        async for _ in run.stream_events():
+            pass
+    else:
+        run = await Runner.run(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
+    final, items = run.final_output, run.new_items
+    last = await client.responses.retrieve(run.last_response_id)
+    assert (last.previous_response_id is not None) is chained  # the third of a chain
+    await client.close()
+    assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
+    calls = [i.raw_item for i in items if i.type == "tool_call_item"]
+    assert [getattr(c, "name", None) for c in calls] == ["get_weather", "get_time", "get_weather"]
+    assert all(getattr(c, "call_id", "").startswith("call_") for c in calls)
     outputs = [i.output for i in items if i.type == "tool_call_output_item"]
     assert outputs == ["Rome: sunny", "UTC: 14:05", "Oslo: sunny"]
     assert final == "Tool results: Oslo: sunny"

@@ -54,6 +54,8 @@ class Reply:
     thinking: str = ""  # a thinking block streamed before the text (its words count as output)
     #: ``tool_use`` blocks to answer with (``(name, input)``; the name as offered upstream).
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: With ``tool_calls``: a text block the model writes before them ("" none).
+    preamble: str = ""
 
 
 @dataclass(slots=True)
@@ -372,12 +374,15 @@ class _Handler(BaseHTTPRequestHandler):
             for name, args in reply.tool_calls
         ]
         output_tokens = sum(len(json.dumps(b["input"])) // 4 + 8 for b in blocks)
+        words = word_tokens(reply.preamble) if reply.preamble else []
+        output_tokens += len(words)
+        text_block = [{"type": "text", "text": reply.preamble}] if reply.preamble else []
         message = {
             "id": f"msg_{uuid.uuid4().hex[:16]}",
             "type": "message",
             "role": "assistant",
             "model": body.get("model", "claude-sonnet-4-5"),
-            "content": blocks,
+            "content": text_block + blocks,
             "stop_reason": "tool_use",
             "stop_sequence": None,
             "usage": _usage(cache, reply, output_tokens),
@@ -391,7 +396,27 @@ class _Handler(BaseHTTPRequestHandler):
         events: list[tuple[str, dict[str, Any]]] = [
             ("message_start", {"type": "message_start", "message": start})
         ]
-        for index, block in enumerate(blocks):
+        if text_block:  # the text block first, streamed word by word
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            )
+            for word in words:
+                delta = {"type": "text_delta", "text": word}
+                events.append(
+                    (
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": 0, "delta": delta},
+                    )
+                )
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        for index, block in enumerate(blocks, start=len(text_block)):
             events.append(
                 (
                     "content_block_start",

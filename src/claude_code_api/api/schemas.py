@@ -228,7 +228,7 @@ def tool_choice_name(choice: ToolChoiceParam | None) -> str:
     return choice or "auto"
 
 
-def _arguments(raw: str) -> dict[str, Any]:
+def call_arguments(raw: str) -> dict[str, Any]:
     """A history tool call's arguments (a JSON object string; anything else is kept raw)."""
     try:
         value = json.loads(raw)
@@ -289,7 +289,7 @@ class ChatMessage(BaseModel):
             self.role,
             parts,
             tool_calls=tuple(
-                ToolCall(c.id, c.function.name, _arguments(c.function.arguments))
+                ToolCall(c.id, c.function.name, call_arguments(c.function.arguments))
                 for c in self.tool_calls or []
             ),
             tool_call_id=self.tool_call_id,

@@ -4,6 +4,11 @@ A response runs through the same pipeline as a chat completion (prepare → cach
 execute → settle), so budgets, usage rows, routing and tier caps apply unchanged. With
 ``previous_response_id`` the stored conversation (earlier inputs and answers, not their
 ``instructions``, as OpenAI documents) comes first and the new input is appended.
+
+Function tools use the chat route's machinery: the answer's calls become ``function_call``
+output items; the client's ``function_call_output`` items become tool results, which resume the
+CLI run suspended on those calls when this process holds it, else the conversation is rebuilt
+from the stored turns and the input.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from claude_code_api.api.deps import (
 )
 from claude_code_api.api.responses_schemas import (
     ResponseCreateRequest,
+    answer_message,
+    call_ids,
+    conversation_items,
+    function_call_item,
     input_messages,
-    message_items,
-    messages_from_items,
 )
 from claude_code_api.api.responses_stream import response_events
 from claude_code_api.application.completions import CompletionCall
@@ -84,7 +91,7 @@ def response_object(
         status = "incomplete" if result.stop_reason == "length" else "completed"
         if status == "incomplete":
             incomplete = {"reason": "max_output_tokens"}
-        output = [output_message(message_id, result.text, status)]
+        output = output_items(result, message_id, status)
     return {
         "id": response_id,
         "object": "response",
@@ -97,19 +104,26 @@ def response_object(
         "max_output_tokens": body.max_output_tokens,
         "model": (result.model if result else "") or model,
         "output": output,
-        "parallel_tool_calls": False,
+        **body.echo_tools(),
         "previous_response_id": body.previous_response_id,
         "store": body.store,
         "temperature": body.temperature,
         "top_p": body.top_p,
         "text": {"format": {"type": "text"}},
-        "tool_choice": "none",
-        "tools": [],
         "truncation": "disabled",
         "usage": usage_object(result) if result is not None else None,
         "user": body.user,
         "metadata": body.metadata or {},
     }
+
+
+def output_items(result: CompletionResult, message_id: str, status: str) -> list[dict[str, Any]]:
+    """The answer's output items: its text as a ``message`` (unless it is only calls), then one
+    ``function_call`` per call, in the model's order."""
+    calls = [function_call_item(call) for call in result.tool_calls]
+    if result.text or not calls:
+        return [output_message(message_id, result.text, status), *calls]
+    return calls
 
 
 def output_message(message_id: str, text: str, status: str) -> dict[str, Any]:
@@ -129,7 +143,7 @@ async def _history(store: ResponseStore, project_id: str, previous: str | None) 
     record = await store.get(project_id, previous)
     if record is None:
         raise _not_found(previous, "previous_response_id")
-    return messages_from_items(record["conversation"])
+    return input_messages(record["conversation"])
 
 
 class Turn:
@@ -168,11 +182,11 @@ class Turn:
         """The finished response object, stored when ``store`` is true."""
         obj = self.shell(result)
         if self.body.store:
-            turns = [*self.history, *self.new_input, Message.of("assistant", result.text)]
+            turns = [*self.history, *self.new_input, answer_message(result)]
             record = {
                 "response": obj,
-                "input": message_items(self.new_input),
-                "conversation": message_items(turns),  # without `instructions`
+                "input": conversation_items(self.new_input),
+                "conversation": conversation_items(turns),  # without `instructions`
             }
             await self.store.put(self.call.project_id, self.id, record)
         return obj
@@ -197,11 +211,10 @@ async def create_response(
     store: StoreDep,
 ) -> Response:
     """Create a model response (OpenAI Responses API; `previous_response_id` continues one)."""
-    body.refuse_tools()
     options = body.call_options()
-    new_input = input_messages(body.input)
     project_id = principal.project_for(options.project_id)
     history = await _history(store, project_id, body.previous_response_id)
+    new_input = input_messages(body.input, known_calls=call_ids(history))
     system = [Message.of("system", body.instructions)] if body.instructions else []
     call = await service.prepare(
         principal, [*system, *history, *new_input], options, request_id=request_id(request)
