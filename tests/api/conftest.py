@@ -45,6 +45,17 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def cli_settings(request: pytest.FixtureRequest, tmp_path: Path, **extra: Any) -> Settings:
+    """Settings for a live server on the CLI a parametrised fixture names: ``"sim"`` (the
+    simulated CLI) or ``"real"`` (the real binary on the fake upstream, 60 s task timeout)."""
+    overrides: dict[str, Any] = {}
+    if request.param == "real":
+        request.getfixturevalue("real_cli_env")
+        overrides = {"demo": False, "claude_bin": request.getfixturevalue("claude_bin")}
+        overrides["task_timeout"] = 60
+    return make_settings(tmp_path, **overrides, **extra)
+
+
 @asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """An app with its lifespan running, and an in-process client for it."""

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from claude_code_api.app import create_app
-from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
+from tests.api.conftest import ServerThread, admin_create_key_sync, cli_settings, make_settings
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
 from tests.fakes.upstream import FakeAnthropic, Reply, default_responder
 
@@ -45,12 +45,7 @@ ASK = 'Weather in Paris and the time? [[call:get_weather {"city": "Paris"}]] [[c
 @pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real_cli)])
 def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[openai.OpenAI]:
     """An openai client on a live server running the simulated or the real CLI."""
-    overrides: dict[str, Any] = {}
-    if request.param == "real":
-        request.getfixturevalue("real_cli_env")
-        overrides = {"demo": False, "claude_bin": request.getfixturevalue("claude_bin")}
-        overrides["task_timeout"] = 60
-    with ServerThread(create_app(make_settings(tmp_path, **overrides))) as server:
+    with ServerThread(create_app(cli_settings(request, tmp_path))) as server:
         key = admin_create_key_sync(server.url, "resp:tools")
         yield openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90)
 

@@ -31,7 +31,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 from claude_code_api.app import create_app
-from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
+from tests.api.conftest import ServerThread, admin_create_key_sync, cli_settings
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
 
 __all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
@@ -63,13 +63,8 @@ def ran_in_steps() -> list[list[str]]:
 @pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real_cli)])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(base URL of the OpenAI API, key) of a live server on the simulated or the real CLI."""
-    overrides: dict[str, Any] = {}
-    if request.param == "real":
-        request.getfixturevalue("real_cli_env")
-        overrides = {"demo": False, "claude_bin": request.getfixturevalue("claude_bin")}
-        overrides["task_timeout"] = 60
     ran.clear()
-    with ServerThread(create_app(make_settings(tmp_path, **overrides))) as server:
+    with ServerThread(create_app(cli_settings(request, tmp_path))) as server:
         yield f"{server.url}/v1", admin_create_key_sync(server.url, "agents")
 
 

@@ -13,7 +13,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 from claude_code_api.app import create_app
-from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
+from tests.api.conftest import ServerThread, admin_create_key_sync, cli_settings
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
 
 __all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
@@ -36,12 +36,7 @@ TOOLS = {"get_weather": get_weather, "get_time": get_time}
 
 @pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real_cli)])
 def llm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChatOpenAI]:
-    overrides: dict[str, Any] = {}
-    if request.param == "real":
-        request.getfixturevalue("real_cli_env")
-        overrides = {"demo": False, "claude_bin": request.getfixturevalue("claude_bin")}
-        overrides["task_timeout"] = 60
-    with ServerThread(create_app(make_settings(tmp_path, **overrides))) as server:
+    with ServerThread(create_app(cli_settings(request, tmp_path))) as server:
         key = admin_create_key_sync(server.url, "langchain")
         yield ChatOpenAI(
             model="haiku", base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90
