@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anthropic
 import httpx
 import pytest
@@ -10,9 +12,10 @@ from tests.api.conftest import PNG_1X1, ServerThread, admin_create_key_sync
 
 
 @pytest.fixture
-def client(live_server: ServerThread) -> anthropic.Anthropic:
+def client(live_server: ServerThread) -> Iterator[anthropic.Anthropic]:
     key = admin_create_key_sync(live_server.url, "anthropic-app")
-    return anthropic.Anthropic(base_url=live_server.url, api_key=key, max_retries=0)
+    with anthropic.Anthropic(base_url=live_server.url, api_key=key, max_retries=0) as sdk:
+        yield sdk
 
 
 def test_messages_create(client: anthropic.Anthropic) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -19,9 +20,10 @@ class Ticket(BaseModel):
 
 
 @pytest.fixture
-def client(live_server: ServerThread) -> openai.OpenAI:
+def client(live_server: ServerThread) -> Iterator[openai.OpenAI]:
     key = admin_create_key_sync(live_server.url, "json-mode")
-    return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0)
+    with openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0) as sdk:
+        yield sdk
 
 
 def test_json_object_answers_a_json_object(client: openai.OpenAI) -> None:

@@ -47,7 +47,10 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[openai.OpenA
     """An openai client on a live server running the simulated or the real CLI."""
     with ServerThread(create_app(cli_settings(request, tmp_path))) as server:
         key = admin_create_key_sync(server.url, "resp:tools")
-        yield openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90)
+        with openai.OpenAI(
+            base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90
+        ) as client:
+            yield client
 
 
 @pytest.fixture
@@ -55,7 +58,10 @@ def sim(tmp_path: Path) -> Iterator[openai.OpenAI]:
     """An openai client on a live server running the simulated CLI."""
     with ServerThread(create_app(make_settings(tmp_path))) as server:
         key = admin_create_key_sync(server.url, "resp:tools")
-        yield openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90)
+        with openai.OpenAI(
+            base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90
+        ) as client:
+            yield client
 
 
 def _calls(response: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -37,7 +37,10 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[anthropic.An
     """An anthropic client on a live server running the simulated or the real CLI."""
     with ServerThread(create_app(cli_settings(request, tmp_path))) as server:
         key = admin_create_key_sync(server.url, "tools")
-        yield anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0, timeout=90)
+        with anthropic.Anthropic(
+            base_url=server.url, api_key=key, max_retries=0, timeout=90
+        ) as client:
+            yield client
 
 
 def test_tool_use_round_trip(sdk: anthropic.Anthropic) -> None:

@@ -48,7 +48,10 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[openai.OpenA
     """An openai client on a live server running the simulated or the real CLI."""
     with ServerThread(create_app(cli_settings(request, tmp_path))) as server:
         key = admin_create_key_sync(server.url, "tools")
-        yield openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90)
+        with openai.OpenAI(
+            base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90
+        ) as client:
+            yield client
 
 
 def test_parallel_calls_and_the_result_round_trip(sdk: openai.OpenAI) -> None:
