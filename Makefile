@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/router_eval.py
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/api_inprocess.py
 	$(BIN)/python bench/conversation_cost.py
 
 clean:
