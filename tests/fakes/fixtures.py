@@ -1,8 +1,8 @@
 """Pytest fixtures for the fakes: import them into a conftest (``from tests.fakes.fixtures
 import *``) to get the fake upstream and the real ``claude`` binary.
 
-``claude_bin`` installs ``@anthropic-ai/claude-code`` from npm once into
-``~/.cache/claude-code-api/npm`` (override with ``CCAPI_TEST_NPM_CACHE``, or point
+``claude_bin`` installs ``@anthropic-ai/claude-code`` (the version the Dockerfile pins) from npm
+once into ``~/.cache/claude-code-api/npm`` (override with ``CCAPI_TEST_NPM_CACHE``, or point
 ``CCAPI_TEST_CLAUDE_BIN`` at an existing binary) and reuses it. A failed install fails the test:
 the real-binary tests never skip.
 """
@@ -22,6 +22,19 @@ from tests.fakes.upstream import FakeAnthropic
 __all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
 
 NPM_PACKAGE = "@anthropic-ai/claude-code"
+DOCKERFILE = Path(__file__).resolve().parents[2] / "Dockerfile"
+
+
+def pinned_version() -> str:
+    """The CLI version the tests install: the one the image pins (``ARG CLAUDE_CODE_VERSION``),
+    so the facts verified on it hold here too; ``CCAPI_TEST_CLAUDE_VERSION`` overrides it."""
+    override = os.environ.get("CCAPI_TEST_CLAUDE_VERSION")
+    if override:
+        return override
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("ARG CLAUDE_CODE_VERSION="):
+            return line.split("=", 1)[1].strip()
+    raise RuntimeError(f"no ARG CLAUDE_CODE_VERSION in {DOCKERFILE}")
 
 
 def install_claude(cache_dir: Path | None = None) -> Path:
@@ -37,8 +50,9 @@ def install_claude(cache_dir: Path | None = None) -> Path:
     with open(root / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not binary.exists():
+            package = f"{NPM_PACKAGE}@{pinned_version()}"
             done = subprocess.run(
-                ["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", NPM_PACKAGE],
+                ["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", package],
                 cwd=root,
                 capture_output=True,
                 text=True,
