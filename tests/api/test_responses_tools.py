@@ -17,29 +17,13 @@ import pytest
 
 from claude_code_api.app import create_app
 from tests.api.conftest import ServerThread, admin_create_key_sync, cli_settings, make_settings
+from tests.api.tool_defs import ASK
+from tests.api.tool_defs import CLOCK_RESPONSES as CLOCK
+from tests.api.tool_defs import WEATHER_RESPONSES as WEATHER
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
 from tests.fakes.upstream import FakeAnthropic, Reply, default_responder
 
 __all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
-
-WEATHER: Any = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Current weather for a city.",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-    "strict": False,
-}
-CLOCK: Any = {
-    "type": "function",
-    "name": "get_time",
-    "description": "Current time.",
-    "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
-}
-ASK = 'Weather in Paris and the time? [[call:get_weather {"city": "Paris"}]] [[call:get_time]]'
 
 
 @pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real_cli)])

@@ -15,21 +15,11 @@ from starlette.testclient import WebSocketTestSession
 
 from claude_code_api.app import create_app
 from tests.api.conftest import admin_headers, make_settings
+from tests.api.tool_defs import ASK, CLOCK, WEATHER
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
 from tests.fakes.upstream import FakeAnthropic
 
 __all__ = ["claude_bin", "fake_upstream", "real_cli_env"]
-
-WEATHER: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
-CLOCK: Any = {"type": "function", "function": {"name": "get_time", "description": "The time."}}
-ASK = 'Weather in Paris and the time? [[call:get_weather {"city": "Paris"}]] [[call:get_time]]'
 
 
 @pytest.fixture
