@@ -20,6 +20,7 @@ from claude_code_api.application.conversation import build_conversation
 from claude_code_api.domain import Message, ToolCall
 from claude_code_api.workers.session_file import sessions_dir
 from tests.api.conftest import bearer, create_key, make_settings, running_app
+from tests.api.tool_defs import WEATHER_BARE
 
 Calls = Callable[[], list[dict[str, Any]]]
 
@@ -140,15 +141,7 @@ async def test_anthropic_messages_continue_as_real_turns(
     ]
 
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
+TOOLS = [WEATHER_BARE]
 CALL = {
     "id": "call 1",  # not a valid tool_use id upstream: replaced, consistently
     "type": "function",

@@ -14,6 +14,7 @@ import pytest
 
 from claude_code_api.app import create_app
 from tests.api.conftest import ServerThread, admin_create_key_sync, make_settings
+from tests.api.tool_defs import WEATHER_BARE
 from tests.fakes.fixtures import claude_bin, fake_upstream, real_cli_env
 from tests.fakes.upstream import FakeAnthropic, Reply
 
@@ -157,15 +158,7 @@ def test_tool_turns_arrive_as_tool_use_and_tool_result(
 ) -> None:
     fake_upstream.responder = lambda body: Reply(text="You are welcome.")
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-            },
-        }
-    ]
+    tools = [WEATHER_BARE]
     call = {
         "id": "call_1",
         "type": "function",
@@ -220,15 +213,7 @@ def test_a_rebuilt_tool_round_has_the_blocks_of_the_live_one(
     then a follow-up question: the rebuilt session sends the live requests' messages again,
     block for block, so the follow-up reads the whole tool round from the cache."""
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-            },
-        }
-    ]
+    tools = [WEATHER_BARE]
     messages: list[dict[str, Any]] = [
         {"role": "user", "content": 'Weather? [[call:get_weather {"city": "Paris"}]]'}
     ]

@@ -27,3 +27,11 @@ WEATHER_RESPONSES: Any = {"type": "function", **WEATHER_FUNCTION, "strict": Fals
 CLOCK_RESPONSES: Any = {"type": "function", **CLOCK_FUNCTION}
 #: A prompt that makes the simulated CLI (and the fake upstream) call both tools at once.
 ASK = 'Weather in Paris and the time? [[call:get_weather {"city": "Paris"}]] [[call:get_time]]'
+#: The weather tool with nothing but a name and parameters (what the session tests offer).
+WEATHER_BARE: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
