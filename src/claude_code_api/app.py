@@ -10,10 +10,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from claude_code_api import __version__, log_redaction
 from claude_code_api.api.errors import install_error_handlers
 from claude_code_api.api.middleware import RequestContextMiddleware
+from claude_code_api.api.repeat_hits import RepeatHitMiddleware
 from claude_code_api.api.routes import (
     admin,
     batch,
@@ -153,6 +155,11 @@ def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def _completions_of(scope: Scope) -> CompletionService | None:
+    """The running app's completion pipeline (None before the lifespan built it)."""
+    return getattr(scope["app"].state, "completions", None)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app. Settings come from the environment unless given."""
     settings = settings or Settings()
@@ -181,6 +188,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     dashboard.install(app)
     offline_docs.install(app)
+    # Inside the request context (ids, body limit, metrics), before the framework.
+    app.add_middleware(
+        RepeatHitMiddleware,
+        renderers={
+            "/v1/chat/completions": chat.render_completion,
+            "/v1/messages": messages.render_message,
+        },
+        max_entries=settings.repeat_hits,
+        service=_completions_of,
+    )
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     redis_prefix: str = Field("ccapi", description="Prefix of every Redis key.")
     cache_ttl: int = Field(3600, ge=0, description="Seconds a cached response lives.")
     cache_max_entries: int = Field(10_000, ge=1, description="In-memory LRU size.")
+    repeat_hits: int = Field(
+        2048,
+        ge=0,
+        description="Request bodies (up to 8 KiB each) whose prepared call is remembered so "
+        "that a byte-identical repeat from the same key is answered from the response cache "
+        "without the web framework (api/repeat_hits.py); 0 turns it off.",
+    )
     session_ttl: int = Field(
         default=24 * 3600, ge=1, description="Seconds a WebSocket/conversation session is kept."
     )

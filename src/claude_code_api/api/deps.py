@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from claude_code_api.api.repeat_hits import PRINCIPAL
 from claude_code_api.application.completions import CompletionService
 from claude_code_api.application.services import Services
 from claude_code_api.auth.principal import Principal
+from claude_code_api.auth.ratelimit import RateLimitStatus
 from claude_code_api.errors import PermissionDeniedError
 
 
@@ -37,8 +39,13 @@ async def authenticate(request: Request) -> Principal:
     costs tens of microseconds on the hottest path (a cache hit). The OpenAPI security scheme
     is declared in ``app.py`` instead.
     """
-    services: Services = request.app.state.services
-    principal, status = await services.auth.authenticate(request.headers)
+    state = request.scope.setdefault("state", {})
+    admitted = state.get(PRINCIPAL)
+    if admitted is None:  # else api/repeat_hits.py admitted it already (counted once)
+        services: Services = request.app.state.services
+        admitted = state[PRINCIPAL] = await services.auth.authenticate(request.headers)
+    principal: Principal = admitted[0]
+    status: RateLimitStatus | None = admitted[1]
     if status is not None:
         request.state.extra_headers = status.headers()
     return principal

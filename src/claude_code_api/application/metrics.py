@@ -27,6 +27,11 @@ class Metrics:
         self.cache = Counter(
             "ccapi_cache_lookups", "Response cache lookups", ["result"], registry=r
         )
+        self.repeat_hits = Counter(
+            "ccapi_repeat_hits",
+            "Repeated requests answered from the response cache before the framework",
+            registry=r,
+        )
         self.completions = Counter(
             "ccapi_completions", "Completions by outcome", ["model", "status"], registry=r
         )

@@ -17,9 +17,12 @@ from claude_code_api.api.common import (
     start_stream,
 )
 from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
+from claude_code_api.api.repeat_hits import remember_call
 from claude_code_api.api.schemas import ChatCompletion, ChatCompletionRequest
 from claude_code_api.api.streaming import openai_sse
+from claude_code_api.application.completions import CompletionCall
 from claude_code_api.application.output_format import shape_result
+from claude_code_api.domain import CompletionResult
 
 router = APIRouter(tags=["chat"])
 
@@ -66,8 +69,16 @@ async def chat_completions(
             headers={**headers, **SSE_HEADERS},
         )
     result = await answer(request, service, call)
-    headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
-    result = shape_result(result, options)
+    remember_call(request.scope["state"], call)
+    return render_completion(call, result, headers)
+
+
+def render_completion(
+    call: CompletionCall, result: CompletionResult, headers: dict[str, str]
+) -> Response:
+    """The non-streaming response (also what api/repeat_hits.py answers repeats with)."""
+    headers = {**headers, **call_headers(call, call.cache_hit if call.cache_key else None)}
+    result = shape_result(result, call.options)
     return Response(
         json.dumps(completion_body(call, result), separators=(",", ":")),
         media_type="application/json",

@@ -27,6 +27,9 @@ from claude_code_api.api.common import (
     start_stream,
 )
 from claude_code_api.api.deps import CompletionsDep, PrincipalDep, extra_headers, request_id
+from claude_code_api.api.repeat_hits import remember_call
+from claude_code_api.application.completions import CompletionCall
+from claude_code_api.domain import CompletionResult
 
 router = APIRouter(tags=["anthropic"])
 
@@ -60,8 +63,17 @@ async def messages(
             headers={**headers, **SSE_HEADERS},
         )
     result = await answer(request, service, call)
-    headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
-    payload = message_body(message_id, call.model, result, stops)
+    remember_call(request.scope["state"], call)
+    return render_message(call, result, headers)
+
+
+def render_message(
+    call: CompletionCall, result: CompletionResult, headers: dict[str, str]
+) -> Response:
+    """The non-streaming response (also what api/repeat_hits.py answers repeats with)."""
+    headers = {**headers, **call_headers(call, call.cache_hit if call.cache_key else None)}
+    message_id = "msg_" + call.request_id.removeprefix("req_")
+    payload = message_body(message_id, call.model, result, list(call.options.stop))
     if call.routed:  # model auto: the router's decision, as on chat completions
         payload["routing"] = call.routed
     return Response(
