@@ -3,8 +3,9 @@
 Starts ``claude-code-api serve --demo`` as a separate process (one uvicorn worker, access log
 off, default settings: warm processes), drives it with a raw keep-alive HTTP client, and
 compares miss latency with calling the worker pool directly in this process. Then cache hits
-with ``wrk`` (``apt-get install wrk``) at 10 connections, next to a bare uvicorn app
-(bench/_bare_app.py, the ceiling) measured in the same run. Prints a table and writes
+with ``wrk`` (``apt-get install wrk``) at 10 connections, next to the same service with the
+repeat-hit path off (``CCAPI_REPEAT_HITS=0``: every hit through FastAPI's route) and a bare
+uvicorn app (bench/_bare_app.py, the ceiling), alternated in the same run. Prints a table and writes
 ``bench/results/api.json``.
 
     python bench/api.py [--hits 10000] [--misses 200] [--wrk-seconds 10] [--no-wrk]
@@ -36,9 +37,12 @@ ADMIN = "bench-admin-key"
 HOST = "127.0.0.1"
 
 
-def start_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, workdir: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **(extra_env or {}),
         "CCAPI_ADMIN_KEY": ADMIN,
         "CCAPI_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
         "CCAPI_MAX_WORKERS": "5",
@@ -183,21 +187,40 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             http_lat, direct_lat = await interleaved_misses(port, key, args.misses // 2, workdir)
             wrk_hits: dict[str, object] = {}
             if args.wrk and shutil.which("wrk"):
-                bare_port = free_port()
+                bare_port, route_port = free_port(), free_port()
                 bare = start_bare(bare_port)
+                # The same service with the repeat-hit path off: every hit through FastAPI.
+                route_dir = workdir / "route"
+                route_dir.mkdir()
+                route = start_server(route_port, route_dir, {"CCAPI_REPEAT_HITS": "0"})
                 try:
                     wait_ready(f"http://{HOST}:{bare_port}", path="/")
-                    for _ in range(args.wrk_runs):  # alternate: same machine load for both
-                        service_run = wrk(f"{url}/v1/chat/completions", key, chat("hit me"),
-                                          args.wrk_seconds, workdir)  # fmt: skip
-                        bare_run = wrk(f"http://{HOST}:{bare_port}/", key, chat("hit me"),
-                                       args.wrk_seconds, workdir)  # fmt: skip
-                        wrk_hits.setdefault("service", []).append(service_run)  # type: ignore[union-attr]
-                        wrk_hits.setdefault("bare_uvicorn", []).append(bare_run)  # type: ignore[union-attr]
-                        print("wrk service", service_run, "| bare", bare_run, flush=True)
+                    route_url = f"http://{HOST}:{route_port}"
+                    wait_ready(route_url)
+                    route_key = httpx.post(
+                        f"{route_url}/admin/keys",
+                        json={"project_id": "bench", "rate_limit": 1_000_000},
+                        headers={"Authorization": f"Bearer {ADMIN}"},
+                    ).json()["key"]
+                    httpx.post(f"{route_url}/v1/chat/completions", json=chat("hit me"),
+                               headers={"Authorization": f"Bearer {route_key}"})  # fmt: skip
+                    for _ in range(args.wrk_runs):  # alternate: same machine load for all
+                        runs = {
+                            "service": wrk(f"{url}/v1/chat/completions", key, chat("hit me"),
+                                           args.wrk_seconds, workdir),
+                            "service_repeat_hits_off": wrk(
+                                f"{route_url}/v1/chat/completions", route_key, chat("hit me"),
+                                args.wrk_seconds, workdir),
+                            "bare_uvicorn": wrk(f"http://{HOST}:{bare_port}/", key,
+                                                chat("hit me"), args.wrk_seconds, workdir),
+                        }  # fmt: skip
+                        for name, run in runs.items():
+                            wrk_hits.setdefault(name, []).append(run)  # type: ignore[union-attr]
+                        print("wrk", runs, flush=True)
                 finally:
-                    bare.terminate()
-                    bare.wait(timeout=30)
+                    for proc_ in (bare, route):
+                        proc_.terminate()
+                        proc_.wait(timeout=30)
             server_rss = rss_mb(proc.pid)
         finally:
             proc.terminate()
