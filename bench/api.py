@@ -5,10 +5,12 @@ off, default settings: warm processes), drives it with a raw keep-alive HTTP cli
 compares miss latency with calling the worker pool directly in this process. Then cache hits
 with ``wrk`` (``apt-get install wrk``) at 10 connections, next to the same service with the
 repeat-hit path off (``CCAPI_REPEAT_HITS=0``: every hit through FastAPI's route) and a bare
-uvicorn app (bench/_bare_app.py, the ceiling), alternated in the same run. Prints a table and writes
-``bench/results/api.json``.
+uvicorn app (bench/_bare_app.py, the ceiling) and, if it installs, LiteLLM's proxy with its
+in-memory response cache (bench/_litellm.py: own venv, pinned version, mocked model), alternated
+in the same run. Prints a table and writes ``bench/results/api.json``.
 
     python bench/api.py [--hits 10000] [--misses 200] [--wrk-seconds 10] [--no-wrk]
+                        [--no-litellm]
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from pathlib import Path
 
 import httpx
 
-from _loadgen import build_request, free_port, run_load  # bench/ is sys.path[0]
+import _litellm  # bench/ is sys.path[0]
+from _loadgen import build_request, free_port, run_load
 from claude_code_api.config import Settings
 from claude_code_api.domain import TaskRequest
 from claude_code_api.workers import WorkerPool
@@ -152,6 +155,34 @@ async def interleaved_misses(
     return http_lat, direct_lat
 
 
+def litellm_body() -> dict[str, object]:
+    """The wrk body for LiteLLM: ``chat("hit me")`` on its model, without the ``cache`` flag.
+
+    LiteLLM rejects a boolean ``cache`` (its ``cache`` parameter is a dict of cache controls)
+    and caches every request once ``cache: true`` is in its config.
+    """
+    body = {key: value for key, value in chat("hit me").items() if key != "cache"}
+    return {**body, "model": _litellm.MODEL}
+
+
+def start_litellm(workdir: Path) -> tuple[_litellm.LiteLLMProxy | None, dict[str, object]]:
+    """LiteLLM's proxy, verified to answer a repeat from its cache, or None and the reason."""
+    try:
+        proxy = _litellm.start(workdir, litellm_body())
+    except _litellm.LiteLLMUnavailableError as exc:
+        missing = isinstance(exc, _litellm.LiteLLMNotInstalledError)
+        state = "not installed" if missing else "unavailable"
+        print(f"litellm: {state} ({exc})", flush=True)
+        return None, {"status": f"{state} ({exc})"}
+    print(f"litellm: {proxy.version} at {proxy.url}, repeat verified as a cache hit", flush=True)
+    info: dict[str, object] = {
+        "status": "ok",
+        "version": proxy.version,
+        "cache_hit_check": f"second identical POST carried {_litellm.CACHE_HEADER}",
+    }
+    return proxy, info
+
+
 def _ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
@@ -186,7 +217,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             miss_5 = await run_load(HOST, port, miss_reqs, concurrency=5, total=args.misses)
             http_lat, direct_lat = await interleaved_misses(port, key, args.misses // 2, workdir)
             wrk_hits: dict[str, object] = {}
+            litellm: dict[str, object] = {
+                "status": "not run (--no-litellm)" if not args.litellm else "not run (no wrk)"
+            }
             if args.wrk and shutil.which("wrk"):
+                proxy: _litellm.LiteLLMProxy | None = None
                 bare_port, route_port = free_port(), free_port()
                 bare = start_bare(bare_port)
                 # The same service with the repeat-hit path off: every hit through FastAPI.
@@ -194,6 +229,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 route_dir.mkdir()
                 route = start_server(route_port, route_dir, {"CCAPI_REPEAT_HITS": "0"})
                 try:
+                    if args.litellm:
+                        proxy, litellm = start_litellm(workdir)
                     wait_ready(f"http://{HOST}:{bare_port}", path="/")
                     route_url = f"http://{HOST}:{route_port}"
                     wait_ready(route_url)
@@ -214,6 +251,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                             "bare_uvicorn": wrk(f"http://{HOST}:{bare_port}/", key,
                                                 chat("hit me"), args.wrk_seconds, workdir),
                         }  # fmt: skip
+                        if proxy is not None:
+                            runs["litellm_proxy"] = wrk(
+                                f"{proxy.url}/v1/chat/completions", _litellm.MASTER_KEY,
+                                litellm_body(), args.wrk_seconds, workdir)  # fmt: skip
                         for name, run in runs.items():
                             wrk_hits.setdefault(name, []).append(run)  # type: ignore[union-attr]
                         print("wrk", runs, flush=True)
@@ -221,6 +262,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                     for proc_ in (bare, route):
                         proc_.terminate()
                         proc_.wait(timeout=30)
+                    if proxy is not None:
+                        litellm["peak_rss_mb"] = rss_mb(proxy.pid)
+                        proxy.stop()
             server_rss = rss_mb(proc.pid)
         finally:
             proc.terminate()
@@ -237,6 +281,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "interleaved_http_miss": via_http,
         "added_latency_p50_ms": round(via_http["p50_ms"] - direct["p50_ms"], 2),
         "wrk_cache_hits_10_connections": wrk_hits,
+        "litellm": litellm,
         "load_average_end": os.getloadavg(),
         "server_peak_rss_mb": server_rss,
         "targets": {
@@ -257,6 +302,12 @@ if __name__ == "__main__":
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--wrk-runs", type=int, default=2)
     parser.add_argument("--no-wrk", dest="wrk", action="store_false")
+    parser.add_argument(
+        "--litellm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also wrk LiteLLM's proxy (installed into its own venv on first use)",
+    )
     report = asyncio.run(main(parser.parse_args()))
     print(json.dumps(report, indent=2))
     out = Path(__file__).parent / "results" / "api.json"
