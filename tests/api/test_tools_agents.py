@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from agents import (
@@ -71,7 +72,19 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
 @pytest.mark.parametrize("stream", [False, True])
 def test_langchain_create_agent_runs_two_tool_steps(service: tuple[str, str], stream: bool) -> None:
     base_url, key = service
-    llm = ChatOpenAI(model="haiku", base_url=base_url, api_key=key, max_retries=0, timeout=90)
+    with httpx.Client() as http:  # not langchain_openai's process-wide cached client
+        llm = ChatOpenAI(
+            model="haiku",
+            base_url=base_url,
+            api_key=key,
+            max_retries=0,
+            timeout=90,
+            http_client=http,
+        )
+        _run_langchain_agent(llm, stream)
+
+
+def _run_langchain_agent(llm: ChatOpenAI, stream: bool) -> None:
     get_weather = tool("get_weather")(weather)
     get_time = tool("get_time")(clock)
     agent = create_agent(llm, [get_weather, get_time], system_prompt="Use the tools.")
