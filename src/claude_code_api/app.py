@@ -66,6 +66,8 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
     stack.push_async_callback(keys.close)
     backend = backend_from_settings(settings)
     stack.push_async_callback(backend.close)
+    limiter = RateLimiter.create(settings.redis_url, settings.redis_prefix)
+    stack.push_async_callback(limiter.close)  # after the pool: in-flight work may still count
     cache = ResponseCache(backend, settings)
     pool = WorkerPool(settings)
     await pool.start()
@@ -77,7 +79,6 @@ async def build_services(settings: Settings, metrics: Metrics, stack: AsyncExitS
         distributed = await DistributedExecutor.create(settings, local_pool=pool)
         stack.push_async_callback(distributed.close)
         executor = distributed
-    limiter = RateLimiter.create(settings.redis_url, settings.redis_prefix)
 
     def pool_stats() -> tuple[int, int, int]:
         stats = pool.stats()

@@ -107,7 +107,7 @@ def test_messages_errors_use_anthropic_types(
     live_server: ServerThread, client: anthropic.Anthropic
 ) -> None:
     bad_key = anthropic.Anthropic(base_url=live_server.url, api_key="nope", max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError):
+    with bad_key, pytest.raises(anthropic.AuthenticationError):
         bad_key.messages.create(
             model="haiku", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 from pydantic import BaseModel, Field
@@ -66,6 +67,13 @@ def test_langchain_with_structured_output(live_server: ServerThread) -> None:
     from langchain_openai import ChatOpenAI
 
     key = admin_create_key_sync(live_server.url, "langchain")
-    llm = ChatOpenAI(base_url=f"{live_server.url}/v1", api_key=key, model="haiku", max_retries=0)
-    ticket = llm.with_structured_output(Ticket).invoke("File a ticket: printer on fire")
+    with httpx.Client() as http:  # not langchain_openai's process-wide cached client
+        llm = ChatOpenAI(
+            base_url=f"{live_server.url}/v1",
+            api_key=key,
+            model="haiku",
+            max_retries=0,
+            http_client=http,
+        )
+        ticket = llm.with_structured_output(Ticket).invoke("File a ticket: printer on fire")
     assert isinstance(ticket, Ticket) and "printer on fire" in ticket.title

@@ -26,27 +26,27 @@ def test_openai_sdk_with_the_real_claude_binary(
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        completion = client.chat.completions.create(
-            model="haiku",
-            messages=[
-                {"role": "system", "content": "You are terse."},
-                {"role": "user", "content": "Say hello to the real binary"},
-            ],
-            max_tokens=200,
-        )
-        assert completion.choices[0].message.content
-        assert completion.usage is not None and completion.usage.completion_tokens > 0
-        pieces = [
-            chunk.choices[0].delta.content or ""
-            for chunk in client.chat.completions.create(
-                model="sonnet",
-                messages=[{"role": "user", "content": "Now stream it"}],
-                stream=True,
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            completion = client.chat.completions.create(
+                model="haiku",
+                messages=[
+                    {"role": "system", "content": "You are terse."},
+                    {"role": "user", "content": "Say hello to the real binary"},
+                ],
+                max_tokens=200,
             )
-            if chunk.choices
-        ]
-        assert "".join(pieces)
+            assert completion.choices[0].message.content
+            assert completion.usage is not None and completion.usage.completion_tokens > 0
+            pieces = [
+                chunk.choices[0].delta.content or ""
+                for chunk in client.chat.completions.create(
+                    model="sonnet",
+                    messages=[{"role": "user", "content": "Now stream it"}],
+                    stream=True,
+                )
+                if chunk.choices
+            ]
+            assert "".join(pieces)
     sent = fake_upstream.messages
     assert len(sent) >= 2
     # Chat mode: our system prompt, no tool schemas, the request's max_tokens upstream.
@@ -69,31 +69,31 @@ def test_response_format_and_stop_with_the_real_binary(
     }
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        completion = client.chat.completions.create(
-            model="haiku",
-            messages=[{"role": "user", "content": "Capital of France, as JSON"}],
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "place", "schema": schema},
-            },
-        )
-        # Anthropic's prompt-cache reads appear as OpenAI's cached prompt tokens.
-        assert completion.usage is not None and completion.usage.prompt_tokens_details
-        assert completion.usage.prompt_tokens_details.cached_tokens == 321
-        # The fence the model put around its JSON is gone: the content parses as is.
-        assert json.loads(completion.choices[0].message.content or "") == {
-            "city": "Paris",
-            "country": "France",
-        }
-        fake_upstream.responder = lambda body: Reply(text="one two three STOP four five")
-        cut = client.chat.completions.create(
-            model="haiku",
-            messages=[{"role": "user", "content": "Count"}],
-            stop=["STOP", "never"],
-        )
-        assert cut.choices[0].message.content == "one two three "
-        assert cut.choices[0].finish_reason == "stop"
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            completion = client.chat.completions.create(
+                model="haiku",
+                messages=[{"role": "user", "content": "Capital of France, as JSON"}],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "place", "schema": schema},
+                },
+            )
+            # Anthropic's prompt-cache reads appear as OpenAI's cached prompt tokens.
+            assert completion.usage is not None and completion.usage.prompt_tokens_details
+            assert completion.usage.prompt_tokens_details.cached_tokens == 321
+            # The fence the model put around its JSON is gone: the content parses as is.
+            assert json.loads(completion.choices[0].message.content or "") == {
+                "city": "Paris",
+                "country": "France",
+            }
+            fake_upstream.responder = lambda body: Reply(text="one two three STOP four five")
+            cut = client.chat.completions.create(
+                model="haiku",
+                messages=[{"role": "user", "content": "Count"}],
+                stop=["STOP", "never"],
+            )
+            assert cut.choices[0].message.content == "one two three "
+            assert cut.choices[0].finish_reason == "stop"
     # The schema went upstream in the system prompt.
     asked = fake_upstream.messages[0].system_text
     assert "valid against this JSON Schema" in asked and '"required":["city","country"]' in asked
@@ -106,21 +106,27 @@ def test_images_reach_the_upstream_through_the_real_binary(
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        reply = client.chat.completions.create(
-            model="haiku",
-            messages=[
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": "Compare these two pictures"},
-                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
-                        {"type": "image_url", "image_url": {"url": "https://example.com/b.jpg"}},
-                    ],
-                }
-            ],
-        )
-        assert reply.choices[0].message.content
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            reply = client.chat.completions.create(
+                model="haiku",
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "Compare these two pictures"},
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": f"data:image/png;base64,{png}"},
+                            },
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": "https://example.com/b.jpg"},
+                            },
+                        ],
+                    }
+                ],
+            )
+            assert reply.choices[0].message.content
     content = fake_upstream.messages[-1].body["messages"][-1]["content"]
     blocks = [b for b in content if b.get("type") == "image"]
     assert [b["source"] for b in blocks] == [
@@ -138,16 +144,16 @@ def test_anthropic_sdk_with_the_real_claude_binary(
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real")
-        client = anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0)
-        message = client.messages.create(
-            model="claude-haiku-4-5",
-            max_tokens=300,
-            system=[{"type": "text", "text": "Answer in French."}],
-            messages=[{"role": "user", "content": "Say hello"}],
-        )
-        assert message.content[0].text == "Bonjour!"  # type: ignore[union-attr]
-        assert message.stop_reason == "end_turn"
-        assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+        with anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0) as client:
+            message = client.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=300,
+                system=[{"type": "text", "text": "Answer in French."}],
+                messages=[{"role": "user", "content": "Say hello"}],
+            )
+            assert message.content[0].text == "Bonjour!"  # type: ignore[union-attr]
+            assert message.stop_reason == "end_turn"
+            assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
     sent = fake_upstream.messages[-1]
     assert "Answer in French." in sent.system_text
     assert sent.body["max_tokens"] == 300
@@ -174,21 +180,21 @@ def test_responses_api_with_previous_response_id_on_the_real_binary(
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real:responses")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        first = client.responses.create(model="haiku", input="My name is Ada.")
-        assert first.output_text == "Nice to meet you, Ada."
-        assert first.usage is not None and first.usage.output_tokens > 0
-        second = client.responses.create(
-            model="haiku", input="What is my name?", previous_response_id=first.id
-        )
-        assert second.output_text == "Your name is Ada."
-        with client.responses.stream(
-            model="haiku", input="Once more, streamed.", previous_response_id=second.id
-        ) as stream:
-            deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
-            final = stream.get_final_response()
-        assert "".join(deltas) == final.output_text == "Ada, streamed."
-        assert client.responses.retrieve(final.id).output_text == "Ada, streamed."
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            first = client.responses.create(model="haiku", input="My name is Ada.")
+            assert first.output_text == "Nice to meet you, Ada."
+            assert first.usage is not None and first.usage.output_tokens > 0
+            second = client.responses.create(
+                model="haiku", input="What is my name?", previous_response_id=first.id
+            )
+            assert second.output_text == "Your name is Ada."
+            with client.responses.stream(
+                model="haiku", input="Once more, streamed.", previous_response_id=second.id
+            ) as stream:
+                deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+                final = stream.get_final_response()
+            assert "".join(deltas) == final.output_text == "Ada, streamed."
+            assert client.responses.retrieve(final.id).output_text == "Ada, streamed."
     sent = fake_upstream.messages
     assert len(sent) == 3
     # The continued turns reached the model as real turns: the stored user and assistant
@@ -206,30 +212,32 @@ def test_thinking_only_when_asked_with_the_real_binary(
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "thinking")
-        oai = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        ant = anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0)
-        hi = [{"role": "user", "content": "hi"}]
-        oai.chat.completions.create(model="sonnet", messages=hi, extra_body={"cache": False})
-        plain = fake_upstream.messages[-1].body
-        oai.chat.completions.create(
-            model="sonnet", messages=hi, reasoning_effort="low", extra_body={"cache": False}
-        )
-        low = fake_upstream.messages[-1].body
-        ant.messages.create(
-            model="haiku",
-            max_tokens=4096,
-            messages=[{"role": "user", "content": "hi"}],
-            thinking={"type": "enabled", "budget_tokens": 2048},
-            extra_body={"cache": False},
-        )
-        budget = fake_upstream.messages[-1].body
-        with pytest.raises(anthropic.BadRequestError, match="less than max_tokens"):
+        with (
+            openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as oai,
+            anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0) as ant,
+        ):
+            hi = [{"role": "user", "content": "hi"}]
+            oai.chat.completions.create(model="sonnet", messages=hi, extra_body={"cache": False})
+            plain = fake_upstream.messages[-1].body
+            oai.chat.completions.create(
+                model="sonnet", messages=hi, reasoning_effort="low", extra_body={"cache": False}
+            )
+            low = fake_upstream.messages[-1].body
             ant.messages.create(
                 model="haiku",
-                max_tokens=1024,
+                max_tokens=4096,
                 messages=[{"role": "user", "content": "hi"}],
                 thinking={"type": "enabled", "budget_tokens": 2048},
+                extra_body={"cache": False},
             )
+            budget = fake_upstream.messages[-1].body
+            with pytest.raises(anthropic.BadRequestError, match="less than max_tokens"):
+                ant.messages.create(
+                    model="haiku",
+                    max_tokens=1024,
+                    messages=[{"role": "user", "content": "hi"}],
+                    thinking={"type": "enabled", "budget_tokens": 2048},
+                )
     assert plain["thinking"] == {"type": "disabled"}  # the CLI would think at effort high
     assert low["thinking"] == {"type": "adaptive"} and low["output_config"]["effort"] == "low"
     assert budget["thinking"] == {"type": "enabled", "budget_tokens": 2048}

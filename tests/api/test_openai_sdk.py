@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -15,8 +16,14 @@ def sdk_key(live_server: ServerThread) -> str:
     return admin_create_key_sync(live_server.url, "sdk-project")
 
 
-def test_openai_sync_client(live_server: ServerThread, sdk_key: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+@pytest.fixture
+def client(live_server: ServerThread, sdk_key: str) -> Iterator[openai.OpenAI]:
+    """The sync SDK client on the live server, closed (its connections too) after the test."""
+    with openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0) as client:
+        yield client
+
+
+def test_openai_sync_client(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(
         model="haiku",
         messages=[
@@ -35,8 +42,7 @@ def test_openai_sync_client(live_server: ServerThread, sdk_key: str) -> None:
     assert raw.headers["x-ccapi-routed"] == "haiku"
 
 
-def test_openai_streaming(live_server: ServerThread, sdk_key: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+def test_openai_streaming(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model="sonnet",
         messages=[{"role": "user", "content": "Stream a few words"}],
@@ -55,30 +61,28 @@ def test_openai_streaming(live_server: ServerThread, sdk_key: str) -> None:
 
 def test_openai_async_client(live_server: ServerThread, sdk_key: str) -> None:
     async def main() -> list[str]:
-        client = openai.AsyncOpenAI(
+        async with openai.AsyncOpenAI(
             base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0
-        )
-        results = await asyncio.gather(
-            *(
-                client.chat.completions.create(
-                    model="haiku", messages=[{"role": "user", "content": f"async {i}"}]
+        ) as client:
+            results = await asyncio.gather(
+                *(
+                    client.chat.completions.create(
+                        model="haiku", messages=[{"role": "user", "content": f"async {i}"}]
+                    )
+                    for i in range(5)
                 )
-                for i in range(5)
             )
-        )
-        await client.close()
         return [r.choices[0].message.content or "" for r in results]
 
     texts = asyncio.run(main())
     assert len(texts) == 5 and all(texts)
 
 
-def test_openai_models_list_and_errors(live_server: ServerThread, sdk_key: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+def test_openai_models_list_and_errors(live_server: ServerThread, client: openai.OpenAI) -> None:
     ids = {m.id for m in client.models.list()}
     assert {"auto", "haiku", "sonnet", "opus"} <= ids
     bad = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with bad, pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="haiku", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
@@ -86,10 +90,7 @@ def test_openai_models_list_and_errors(live_server: ServerThread, sdk_key: str) 
         client.chat.completions.create(model="haiku", messages=[])
 
 
-def test_openai_stop_sequences_cut_streamed_and_plain_answers(
-    live_server: ServerThread, sdk_key: str
-) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+def test_openai_stop_sequences_cut_streamed_and_plain_answers(client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "Tell me something"}]
     fresh = {"cache": False}  # every call runs the CLI: a stream of word-sized deltas
     full = client.chat.completions.create(model="haiku", messages=messages, extra_body=fresh)
@@ -131,9 +132,8 @@ def test_openai_stop_sequences_cut_streamed_and_plain_answers(
     ],
 )
 def test_openai_bad_output_controls_are_400(
-    live_server: ServerThread, sdk_key: str, extra: dict[str, object], fragment: str
+    client: openai.OpenAI, extra: dict[str, object], fragment: str
 ) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
             model="haiku",
@@ -143,8 +143,7 @@ def test_openai_bad_output_controls_are_400(
     assert fragment in str(info.value)
 
 
-def test_openai_models_retrieve(live_server: ServerThread, sdk_key: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+def test_openai_models_retrieve(client: openai.OpenAI) -> None:
     for name in ("auto", "haiku", "claude-sonnet-4-5"):
         assert client.models.retrieve(name).id == name
     with pytest.raises(openai.NotFoundError) as info:
@@ -152,8 +151,7 @@ def test_openai_models_retrieve(live_server: ServerThread, sdk_key: str) -> None
     assert info.value.code == "model_not_found"
 
 
-def test_openai_vision_message_reaches_the_cli(live_server: ServerThread, sdk_key: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=sdk_key, max_retries=0)
+def test_openai_vision_message_reaches_the_cli(client: openai.OpenAI) -> None:
     parts = [
         {"type": "text", "text": "What is in this picture?"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_1X1}"}},

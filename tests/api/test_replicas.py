@@ -148,11 +148,10 @@ def test_stored_responses_are_continued_across_replicas(
     assert httpx.get(f"{b}/v1/responses/{rid}", headers=mine).json()["id"] == rid
     assert httpx.get(f"{b}/v1/responses/{rid}", headers=other).status_code == 404
     # In Redis, under the project's encoded scope, with the 30-day default TTL.
-    client = redis.Redis.from_url(REDIS_URL)
-    stored = [k for k in client.scan_iter(match=f"{redis_prefix}*stored_response*{rid}")]
-    assert len(stored) == 1 and b"#resp%3Aone:" in stored[0]
-    assert 29 * 86400 < client.ttl(stored[0]) <= 30 * 86400
-    client.close()
+    with redis.Redis.from_url(REDIS_URL) as client:
+        stored = [k for k in client.scan_iter(match=f"{redis_prefix}*stored_response*{rid}")]
+        assert len(stored) == 1 and b"#resp%3Aone:" in stored[0]
+        assert 29 * 86400 < client.ttl(stored[0]) <= 30 * 86400
 
 
 def _tool_turn(url: str, then: str = "") -> tuple[dict[str, str], dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,9 +19,21 @@ from tests.api.conftest import (
     usage_when,
 )
 
+_opened: list[openai.OpenAI] = []
+
 
 def _client(server: ServerThread, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+    """An SDK client on ``server``; closed (its connections too) when the test ends."""
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+    _opened.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _opened:
+        _opened.pop().close()
 
 
 def _sha(answer: str) -> str:

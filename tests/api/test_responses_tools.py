@@ -323,42 +323,44 @@ def test_text_before_the_calls_on_the_real_binary(
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "resp:tools")
-        sdk = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90)
-        ask = 'Oslo? [[call:get_weather {"city": "Oslo"}]]'
-        if stream:
-            with sdk.responses.stream(model="haiku", input=ask, tools=[WEATHER]) as events:
-                kinds = [(e.type, getattr(e, "output_index", None)) for e in events]
-                first = events.get_final_response()
-            compact = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
-            assert compact == [
-                ("response.created", None),
-                ("response.in_progress", None),
-                ("response.output_item.added", 0),
-                ("response.content_part.added", 0),
-                ("response.output_text.delta", 0),
-                ("response.output_text.done", 0),
-                ("response.content_part.done", 0),
-                ("response.output_item.done", 0),
-                ("response.output_item.added", 1),
-                ("response.function_call_arguments.delta", 1),
-                ("response.function_call_arguments.done", 1),
-                ("response.output_item.done", 1),
-                ("response.completed", None),
-            ]
-        else:
-            first = sdk.responses.create(model="haiku", input=ask, tools=[WEATHER])
-        assert [item.type for item in first.output] == ["message", "function_call"]
-        assert first.output_text == "Let me look that up."
-        assert _calls(first) == [("get_weather", {"city": "Oslo"})]
-        stored = sdk.responses.retrieve(first.id)
-        assert [i.type for i in stored.output] == ["message", "function_call"]
-        final = sdk.responses.create(
-            model="haiku",
-            previous_response_id=first.id,
-            input=_outputs(first, "snow"),
-            tools=[WEATHER],
-        )
-        assert final.output_text == "Tool results: snow"
+        with openai.OpenAI(
+            base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90
+        ) as sdk:
+            ask = 'Oslo? [[call:get_weather {"city": "Oslo"}]]'
+            if stream:
+                with sdk.responses.stream(model="haiku", input=ask, tools=[WEATHER]) as events:
+                    kinds = [(e.type, getattr(e, "output_index", None)) for e in events]
+                    first = events.get_final_response()
+                compact = [k for i, k in enumerate(kinds) if i == 0 or k != kinds[i - 1]]
+                assert compact == [
+                    ("response.created", None),
+                    ("response.in_progress", None),
+                    ("response.output_item.added", 0),
+                    ("response.content_part.added", 0),
+                    ("response.output_text.delta", 0),
+                    ("response.output_text.done", 0),
+                    ("response.content_part.done", 0),
+                    ("response.output_item.done", 0),
+                    ("response.output_item.added", 1),
+                    ("response.function_call_arguments.delta", 1),
+                    ("response.function_call_arguments.done", 1),
+                    ("response.output_item.done", 1),
+                    ("response.completed", None),
+                ]
+            else:
+                first = sdk.responses.create(model="haiku", input=ask, tools=[WEATHER])
+            assert [item.type for item in first.output] == ["message", "function_call"]
+            assert first.output_text == "Let me look that up."
+            assert _calls(first) == [("get_weather", {"city": "Oslo"})]
+            stored = sdk.responses.retrieve(first.id)
+            assert [i.type for i in stored.output] == ["message", "function_call"]
+            final = sdk.responses.create(
+                model="haiku",
+                previous_response_id=first.id,
+                input=_outputs(first, "snow"),
+                tools=[WEATHER],
+            )
+            assert final.output_text == "Tool results: snow"
 
 
 def test_calls_echoed_with_previous_response_id_are_not_doubled(

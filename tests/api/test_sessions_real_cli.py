@@ -56,16 +56,16 @@ def test_ten_turns_arrive_as_real_turns_with_a_stable_prefix(
     settings = make_settings(tmp_path, demo=False, claude_bin=claude_bin, task_timeout=60)
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real:sessions")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        history: list[dict[str, Any]] = [{"role": "system", "content": "Be brief."}]
-        for n in range(1, 11):
-            history.append({"role": "user", "content": f"Question number {n}?"})
-            completion = client.chat.completions.create(
-                model="haiku", messages=history, extra_body={"cache": False}
-            )  # type: ignore[arg-type]
-            answer = completion.choices[0].message.content
-            assert answer == f"Answer number {n}."
-            history.append({"role": "assistant", "content": answer})
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            history: list[dict[str, Any]] = [{"role": "system", "content": "Be brief."}]
+            for n in range(1, 11):
+                history.append({"role": "user", "content": f"Question number {n}?"})
+                completion = client.chat.completions.create(
+                    model="haiku", messages=history, extra_body={"cache": False}
+                )  # type: ignore[arg-type]
+                answer = completion.choices[0].message.content
+                assert answer == f"Answer number {n}."
+                history.append({"role": "assistant", "content": answer})
     sent = [m.body for m in fake_upstream.messages]
     assert len(sent) == 10
     for n, body in enumerate(sent, start=1):
@@ -104,11 +104,11 @@ def test_regenerate_and_edit_send_exactly_the_clients_history(
     edited = [*conversation[:2], {"role": "user", "content": "I live in Rome."}]
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real:regen")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        for messages in (conversation, edited):
-            client.chat.completions.create(
-                model="haiku", messages=messages, extra_body={"cache": False}
-            )  # type: ignore[arg-type]
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            for messages in (conversation, edited):
+                client.chat.completions.create(
+                    model="haiku", messages=messages, extra_body={"cache": False}
+                )  # type: ignore[arg-type]
     regenerate, edit = (m.body for m in fake_upstream.messages)
     # Regenerate (the last answer dropped, asked again): the history as sent, nothing more.
     assert _turns(regenerate) == [(m["role"], m["content"]) for m in conversation]
@@ -136,16 +136,16 @@ def test_a_cold_first_turn_is_the_prefix_of_the_second(
     ]
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real:cold")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        for follow_up in ("What is my name?", None):
-            answer = client.chat.completions.create(
-                model="haiku", messages=messages, extra_body={"cache": False}
-            )  # type: ignore[arg-type]
-            if follow_up:
-                messages += [
-                    {"role": "assistant", "content": answer.choices[0].message.content},
-                    {"role": "user", "content": follow_up},
-                ]
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            for follow_up in ("What is my name?", None):
+                answer = client.chat.completions.create(
+                    model="haiku", messages=messages, extra_body={"cache": False}
+                )  # type: ignore[arg-type]
+                if follow_up:
+                    messages += [
+                        {"role": "assistant", "content": answer.choices[0].message.content},
+                        {"role": "user", "content": follow_up},
+                    ]
     first, second = (m.body for m in fake_upstream.messages)
     assert second["system"] == first["system"]
     assert second["system"][0]["text"].startswith("x-anthropic-billing-header: cc_version=")
@@ -173,10 +173,10 @@ def test_tool_turns_arrive_as_tool_use_and_tool_result(
     ]
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real:tools")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
-        completion = client.chat.completions.create(
-            model="haiku", messages=messages, tools=tools, extra_body={"cache": False}
-        )  # type: ignore[arg-type]
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
+            completion = client.chat.completions.create(
+                model="haiku", messages=messages, tools=tools, extra_body={"cache": False}
+            )  # type: ignore[arg-type]
     assert completion.choices[0].message.content == "You are welcome."
     body = fake_upstream.messages[-1].body
     assert [t["name"] for t in body["tools"]] == ["mcp__t__get_weather"]
@@ -219,26 +219,26 @@ def test_a_rebuilt_tool_round_has_the_blocks_of_the_live_one(
     ]
     with ServerThread(create_app(settings)) as server:
         key = admin_create_key_sync(server.url, "real:toolround")
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as client:
 
-        def ask() -> Any:
-            return (
-                client.chat.completions.create(
-                    model="haiku", messages=messages, tools=tools, extra_body={"cache": False}
-                )
-                .choices[0]
-                .message
-            )  # type: ignore[arg-type]
+            def ask() -> Any:
+                return (
+                    client.chat.completions.create(
+                        model="haiku", messages=messages, tools=tools, extra_body={"cache": False}
+                    )
+                    .choices[0]
+                    .message
+                )  # type: ignore[arg-type]
 
-        call = ask()
-        assert call.tool_calls
-        messages += [
-            call.model_dump(exclude_none=True),
-            {"role": "tool", "tool_call_id": call.tool_calls[0].id, "content": "sunny"},
-        ]
-        messages += [{"role": "assistant", "content": ask().content}]
-        messages += [{"role": "user", "content": "Thanks!"}]
-        ask()
+            call = ask()
+            assert call.tool_calls
+            messages += [
+                call.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": call.tool_calls[0].id, "content": "sunny"},
+            ]
+            messages += [{"role": "assistant", "content": ask().content}]
+            messages += [{"role": "user", "content": "Thanks!"}]
+            ask()
     live, follow_up = fake_upstream.messages[-2].body, fake_upstream.messages[-1].body
     assert len(follow_up["messages"]) == len(live["messages"]) + 2
     assert follow_up["system"] == live["system"] and follow_up["tools"] == live["tools"]

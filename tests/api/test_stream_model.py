@@ -53,11 +53,11 @@ def test_every_raw_sse_chunk_names_the_resolved_model(
 def test_openai_sdk_stream_chunks_name_the_resolved_model(
     live_server: ServerThread, key: str
 ) -> None:
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0)
-    stream = client.chat.completions.create(
-        model="sonnet", messages=[{"role": "user", "content": "stream it"}], stream=True
-    )
-    assert {chunk.model for chunk in stream} == {ALIAS_IDS["sonnet"]}
+    with openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0) as client:
+        stream = client.chat.completions.create(
+            model="sonnet", messages=[{"role": "user", "content": "stream it"}], stream=True
+        )
+        assert {chunk.model for chunk in stream} == {ALIAS_IDS["sonnet"]}
 
 
 def test_anthropic_message_start_names_the_resolved_model(

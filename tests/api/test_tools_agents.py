@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from agents import (
@@ -71,7 +72,19 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
 @pytest.mark.parametrize("stream", [False, True])
 def test_langchain_create_agent_runs_two_tool_steps(service: tuple[str, str], stream: bool) -> None:
     base_url, key = service
-    llm = ChatOpenAI(model="haiku", base_url=base_url, api_key=key, max_retries=0, timeout=90)
+    with httpx.Client() as http:  # not langchain_openai's process-wide cached client
+        llm = ChatOpenAI(
+            model="haiku",
+            base_url=base_url,
+            api_key=key,
+            max_retries=0,
+            timeout=90,
+            http_client=http,
+        )
+        _run_langchain_agent(llm, stream)
+
+
+def _run_langchain_agent(llm: ChatOpenAI, stream: bool) -> None:
     get_weather = tool("get_weather")(weather)
     get_time = tool("get_time")(clock)
     agent = create_agent(llm, [get_weather, get_time], system_prompt="Use the tools.")
@@ -111,32 +124,37 @@ async def test_openai_agents_sdk_runs_two_tool_steps(
 ) -> None:
     set_tracing_disabled(True)  # the SDK would otherwise export traces to api.openai.com
     base_url, key = service
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=90)
-    agent = Agent(
-        name="assistant",
-        instructions="Use the tools.",
-        model=OpenAIChatCompletionsModel(model="haiku", openai_client=client),
-        model_settings=ModelSettings(parallel_tool_calls=True),
-        tools=[
-            function_tool(weather, name_override="get_weather"),
-            function_tool(clock, name_override="get_time"),
-        ],
-    )
-    if stream:
-        streamed = Runner.run_streamed(agent, PROMPT, max_turns=5)
-        async for _ in streamed.stream_events():
-            pass
-        final, items = streamed.final_output, streamed.new_items
-    else:
-        result = await Runner.run(agent, PROMPT, max_turns=5)
-        final, items = result.final_output, result.new_items
-    await client.close()
-    assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
-    calls = [i.raw_item for i in items if i.type == "tool_call_item"]
-    assert [getattr(c, "name", None) for c in calls] == ["get_weather", "get_time", "get_weather"]
-    outputs = [i.output for i in items if i.type == "tool_call_output_item"]
-    assert outputs == ["Rome: sunny", "UTC: 14:05", "Oslo: sunny"]
-    assert final == "Tool results: Oslo: sunny"
+    async with openai.AsyncOpenAI(
+        base_url=base_url, api_key=key, max_retries=0, timeout=90
+    ) as client:
+        agent = Agent(
+            name="assistant",
+            instructions="Use the tools.",
+            model=OpenAIChatCompletionsModel(model="haiku", openai_client=client),
+            model_settings=ModelSettings(parallel_tool_calls=True),
+            tools=[
+                function_tool(weather, name_override="get_weather"),
+                function_tool(clock, name_override="get_time"),
+            ],
+        )
+        if stream:
+            streamed = Runner.run_streamed(agent, PROMPT, max_turns=5)
+            async for _ in streamed.stream_events():
+                pass
+            final, items = streamed.final_output, streamed.new_items
+        else:
+            result = await Runner.run(agent, PROMPT, max_turns=5)
+            final, items = result.final_output, result.new_items
+        assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
+        calls = [i.raw_item for i in items if i.type == "tool_call_item"]
+        assert [getattr(c, "name", None) for c in calls] == [
+            "get_weather",
+            "get_time",
+            "get_weather",
+        ]
+        outputs = [i.output for i in items if i.type == "tool_call_output_item"]
+        assert outputs == ["Rome: sunny", "UTC: 14:05", "Oslo: sunny"]
+        assert final == "Tool results: Oslo: sunny"
 
 
 @pytest.mark.parametrize(
@@ -150,32 +168,37 @@ async def test_openai_agents_sdk_responses_model_runs_two_tool_steps(
     # items with previous_response_id (the stored conversation holds the rest).
     set_tracing_disabled(True)
     base_url, key = service
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=90)
-    agent = Agent(
-        name="assistant",
-        instructions="Use the tools.",
-        model=OpenAIResponsesModel(model="haiku", openai_client=client),
-        model_settings=ModelSettings(parallel_tool_calls=True),
-        tools=[
-            function_tool(weather, name_override="get_weather"),
-            function_tool(clock, name_override="get_time"),
-        ],
-    )
-    run: Any
-    if stream:
-        run = Runner.run_streamed(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
-        async for _ in run.stream_events():
-            pass
-    else:
-        run = await Runner.run(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
-    final, items = run.final_output, run.new_items
-    last = await client.responses.retrieve(run.last_response_id)
-    assert (last.previous_response_id is not None) is chained  # the third of a chain
-    await client.close()
-    assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
-    calls = [i.raw_item for i in items if i.type == "tool_call_item"]
-    assert [getattr(c, "name", None) for c in calls] == ["get_weather", "get_time", "get_weather"]
-    assert all(getattr(c, "call_id", "").startswith("call_") for c in calls)
-    outputs = [i.output for i in items if i.type == "tool_call_output_item"]
-    assert outputs == ["Rome: sunny", "UTC: 14:05", "Oslo: sunny"]
-    assert final == "Tool results: Oslo: sunny"
+    async with openai.AsyncOpenAI(
+        base_url=base_url, api_key=key, max_retries=0, timeout=90
+    ) as client:
+        agent = Agent(
+            name="assistant",
+            instructions="Use the tools.",
+            model=OpenAIResponsesModel(model="haiku", openai_client=client),
+            model_settings=ModelSettings(parallel_tool_calls=True),
+            tools=[
+                function_tool(weather, name_override="get_weather"),
+                function_tool(clock, name_override="get_time"),
+            ],
+        )
+        run: Any
+        if stream:
+            run = Runner.run_streamed(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
+            async for _ in run.stream_events():
+                pass
+        else:
+            run = await Runner.run(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
+        final, items = run.final_output, run.new_items
+        last = await client.responses.retrieve(run.last_response_id)
+        assert (last.previous_response_id is not None) is chained  # the third of a chain
+        assert ran_in_steps() == [["time:UTC", "weather:Rome"], ["weather:Oslo"]]
+        calls = [i.raw_item for i in items if i.type == "tool_call_item"]
+        assert [getattr(c, "name", None) for c in calls] == [
+            "get_weather",
+            "get_time",
+            "get_weather",
+        ]
+        assert all(getattr(c, "call_id", "").startswith("call_") for c in calls)
+        outputs = [i.output for i in items if i.type == "tool_call_output_item"]
+        assert outputs == ["Rome: sunny", "UTC: 14:05", "Oslo: sunny"]
+        assert final == "Tool results: Oslo: sunny"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
@@ -36,10 +37,18 @@ TOOLS = {"get_weather": get_weather, "get_time": get_time}
 
 @pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real_cli)])
 def llm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChatOpenAI]:
-    with ServerThread(create_app(cli_settings(request, tmp_path))) as server:
+    with (
+        ServerThread(create_app(cli_settings(request, tmp_path))) as server,
+        httpx.Client() as http,  # not langchain_openai's process-wide cached client
+    ):
         key = admin_create_key_sync(server.url, "langchain")
         yield ChatOpenAI(
-            model="haiku", base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=90
+            model="haiku",
+            base_url=f"{server.url}/v1",
+            api_key=key,
+            max_retries=0,
+            timeout=90,
+            http_client=http,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,9 +30,10 @@ from .conftest import LiveServer
 
 
 @pytest.fixture(scope="module")
-def client(server: LiveServer) -> ClaudeClient:
+def client(server: LiveServer) -> Iterator[ClaudeClient]:
     key = server.create_key("client-app")
-    return ClaudeClient(base_url=server.url, api_key=key, project_id="client-app")
+    with ClaudeClient(base_url=server.url, api_key=key, project_id="client-app") as client:
+        yield client
 
 
 def wait_for_usage(client: ClaudeClient, requests: int) -> Usage:
@@ -232,16 +234,15 @@ def test_rate_limit_error_carries_retry_after(server: LiveServer) -> None:
 
 
 def test_cli_failures_are_server_errors(client: ClaudeClient) -> None:
-    no_retry = ClaudeClient(client.base_url.__str__(), client.api_key, max_retries=0)
-    with pytest.raises(ServiceUnavailableError):
-        no_retry.complete("[[sim:error=overloaded]] x", model="haiku")
-    with pytest.raises(InternalServerError) as info:
-        no_retry.complete("[[sim:exit=3]] boom", model="haiku")
-    assert info.value.status_code == 502
-    assert "sk-" not in info.value.message
-    with pytest.raises(InternalServerError):
-        "".join(no_retry.stream("[[sim:exit=3]] boom", model="haiku"))
-    no_retry.close()
+    with ClaudeClient(str(client.base_url), client.api_key, max_retries=0) as no_retry:
+        with pytest.raises(ServiceUnavailableError):
+            no_retry.complete("[[sim:error=overloaded]] x", model="haiku")
+        with pytest.raises(InternalServerError) as info:
+            no_retry.complete("[[sim:exit=3]] boom", model="haiku")
+        assert info.value.status_code == 502
+        assert "sk-" not in info.value.message
+        with pytest.raises(InternalServerError):
+            "".join(no_retry.stream("[[sim:exit=3]] boom", model="haiku"))
 
 
 async def test_async_client_in_process_over_asgi(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import redis.asyncio as aioredis
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -54,8 +56,9 @@ class RateLimitStatus:
 class RateLimiter:
     """Requests-per-minute limits keyed by API key id."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, pool: aioredis.ConnectionPool | None = None) -> None:
         self._storage = storage
+        self._pool = pool  # the Redis connections behind ``storage``, closed by close()
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[int, RateLimitItemPerMinute] = {}
         # Used while the shared storage is unreachable (see the module docstring).
@@ -68,8 +71,19 @@ class RateLimiter:
         """Redis-backed when ``redis_url`` is set, in-memory otherwise."""
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            return cls(RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:rl"))
+            # Our own pool, not one `limits` makes and never closes: close() releases it.
+            pool = aioredis.ConnectionPool.from_url(uri.removeprefix("async+"))
+            options: dict[str, Any] = {"connection_pool": pool}  # typed as scalars in `limits`
+            storage = RedisStorage(
+                uri, implementation="redispy", key_prefix=f"{prefix}:rl", **options
+            )
+            return cls(storage, pool=pool)
         return cls(MemoryStorage())
+
+    async def close(self) -> None:
+        """Close the Redis connections (if any). Idempotent."""
+        if self._pool is not None:
+            await self._pool.aclose()
 
     def _item(self, per_minute: int) -> RateLimitItemPerMinute:
         item = self._items.get(per_minute)
