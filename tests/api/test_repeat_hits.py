@@ -167,3 +167,20 @@ async def test_an_expired_answer_runs_again(tmp_path: Path) -> None:
         await asyncio.sleep(1.2)
         again = await post(client, "/v1/chat/completions", body, key)
         assert again.status_code == 200 and again.headers["x-ccapi-cache"] == "miss"
+
+
+@pytest.mark.redis
+async def test_repeats_with_redis_cache_and_limits(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """The same path on the scale-out backends: the cache and the counters live in Redis."""
+    settings = make_settings(tmp_path, redis_url=redis_url, redis_prefix=redis_prefix)
+    async with running_app(settings) as (_app, client):
+        key = await create_key(client, "red", rate_limit=3)
+        body = chat_body("from redis")
+        before = await repeat_hits(client)
+        responses = [await post(client, "/v1/chat/completions", body, key) for _ in range(4)]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429]
+        assert [r.headers.get("x-ccapi-cache") for r in responses[:3]] == ["miss", "hit", "hit"]
+        assert await repeat_hits(client) == before + 2
+        assert responses[3].json()["error"]["type"] == "rate_limit_error"

@@ -129,7 +129,10 @@ class RepeatHitMiddleware:
             cache_hit=False,
             started=time.perf_counter(),
         )
-        result = await service.cached(call)
+        try:
+            result = await service.cached(call)
+        except Exception:  # the cache is unreachable: the route answers in its own shape
+            return False
         if result is None:
             return False
         self._memo.move_to_end(memo_key)
