@@ -41,15 +41,21 @@ def used_tokens(url: str, key: str) -> int:
     raise AssertionError("budget settlements never settled")
 
 
-def usage_rows(url: str, key: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{url}/v1/usage/export",
-        params={"format": "json"},
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    assert response.status_code == 200
-    rows: list[dict[str, Any]] = response.json()
-    return rows
+def usage_rows(url: str, key: str, count: int) -> list[dict[str, Any]]:
+    """The project's usage rows once ``count`` are written (rows are flushed in batches in the
+    background, so right after the last response the newest may not be stored yet)."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = httpx.get(
+            f"{url}/v1/usage/export",
+            params={"format": "json"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 200
+        rows: list[dict[str, Any]] = response.json()
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
 
 
 def test_cache_reads_and_writes_reach_every_surface_rows_and_budget(
@@ -100,7 +106,7 @@ def test_cache_reads_and_writes_reach_every_surface_rows_and_budget(
         )
         for answer in (second, anthropic, responses):
             assert answer.status_code == 200, answer.text
-        rows = usage_rows(server.url, key)
+        rows = usage_rows(server.url, key, 4)
         used = used_tokens(server.url, key)
 
     upstream = [m.body for m in fake_upstream.messages]

@@ -87,7 +87,10 @@ async def test_real_binary_max_tokens_gives_length(
     assert result.text == "Hello from the "
     assert result.usage.output_tokens == 3
     assert fake_upstream.messages[0].body["max_tokens"] == 3
-    assert len(fake_upstream.messages) == 1  # stopped before the CLI's paid continuations
+    # Stopped before the CLI's paid continuations: left alone it sends up to 3 more requests
+    # after a max_tokens stop. It sends the first as it prints the event the runner stops on, so
+    # on a busy machine that one may start before the stop lands (a race no caller can win).
+    assert len(fake_upstream.messages) <= 2
 
 
 @pytest.mark.parametrize(
