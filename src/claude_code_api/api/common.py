@@ -67,8 +67,9 @@ def openai_tool_call(call: ToolCall) -> dict[str, Any]:
     }
 
 
-def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
-    """Headers telling the routed model, cache hit/miss and dropped turns.
+def call_headers(call: CompletionCall) -> dict[str, str]:
+    """Headers telling the routed model, cache hit/miss (absent when the call skipped the
+    cache) and dropped turns.
 
     With ``model: auto`` (also on streams, whose body cannot carry it) the decision rides along:
     ``x-ccapi-routed`` (the tier), ``x-ccapi-routed-rule``, ``x-ccapi-routed-probability`` (the
@@ -76,8 +77,8 @@ def call_headers(call: CompletionCall, cached: bool | None) -> dict[str, str]:
     ``x-ccapi-routed-cost`` (the per-tier USD estimate as compact JSON).
     """
     headers = {"x-ccapi-model": call.model}
-    if cached is not None:
-        headers["x-ccapi-cache"] = "hit" if cached else "miss"
+    if call.cache_key is not None:
+        headers["x-ccapi-cache"] = "hit" if call.cache_hit else "miss"
     if call.routed:
         headers["x-ccapi-routed"] = call.routed.get("model", "")
         headers["x-ccapi-routed-rule"] = str(call.routed.get("rule", ""))

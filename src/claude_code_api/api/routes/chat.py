@@ -53,7 +53,7 @@ async def chat_completions(
     headers = {**extra_headers(request)}
     if body.stream:
         items, first = await start_stream(request, service, call)
-        headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+        headers.update(call_headers(call))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
             openai_sse(
@@ -77,7 +77,7 @@ def render_completion(
     call: CompletionCall, result: CompletionResult, headers: dict[str, str]
 ) -> Response:
     """The non-streaming response (also what api/repeat_hits.py answers repeats with)."""
-    headers = {**headers, **call_headers(call, call.cache_hit if call.cache_key else None)}
+    headers = {**headers, **call_headers(call)}
     result = shape_result(result, call.options)
     return Response(
         json.dumps(completion_body(call, result), separators=(",", ":")),

@@ -56,7 +56,7 @@ async def messages(
     headers = {**extra_headers(request)}
     if body.stream:
         items, first = await start_stream(request, service, call)
-        headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+        headers.update(call_headers(call))
         return StreamingResponse(
             anthropic_sse(items, first, message_id=message_id, model=call.model, stops=stops),
             media_type="text/event-stream",
@@ -71,7 +71,7 @@ def render_message(
     call: CompletionCall, result: CompletionResult, headers: dict[str, str]
 ) -> Response:
     """The non-streaming response (also what api/repeat_hits.py answers repeats with)."""
-    headers = {**headers, **call_headers(call, call.cache_hit if call.cache_key else None)}
+    headers = {**headers, **call_headers(call)}
     message_id = "msg_" + call.request_id.removeprefix("req_")
     payload = message_body(message_id, call.model, result, list(call.options.stop))
     if call.routed:  # model auto: the router's decision, as on chat completions

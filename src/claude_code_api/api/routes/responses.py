@@ -223,14 +223,14 @@ async def create_response(
     headers = {**extra_headers(request)}
     if body.stream:
         items, first = await start_stream(request, service, call)
-        headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+        headers.update(call_headers(call))
         return StreamingResponse(
             response_events(items, first, turn),
             media_type="text/event-stream",
             headers={**headers, **SSE_HEADERS},
         )
     result = await answer(request, service, call)
-    headers.update(call_headers(call, call.cache_hit if call.cache_key else None))
+    headers.update(call_headers(call))
     obj = await turn.finish(result)
     return Response(
         json.dumps(obj, separators=(",", ":")), media_type="application/json", headers=headers
