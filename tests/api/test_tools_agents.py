@@ -118,6 +118,20 @@ def _run_langchain_agent(llm: ChatOpenAI, stream: bool) -> None:
     assert final.content == "Tool results: Oslo: sunny"
 
 
+def weather_agent(model: Any) -> Agent[Any]:
+    """The Agents SDK agent both model kinds run: the weather and clock tools, in parallel."""
+    return Agent(
+        name="assistant",
+        instructions="Use the tools.",
+        model=model,
+        model_settings=ModelSettings(parallel_tool_calls=True),
+        tools=[
+            function_tool(weather, name_override="get_weather"),
+            function_tool(clock, name_override="get_time"),
+        ],
+    )
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_openai_agents_sdk_runs_two_tool_steps(
     service: tuple[str, str], stream: bool
@@ -127,16 +141,7 @@ async def test_openai_agents_sdk_runs_two_tool_steps(
     async with openai.AsyncOpenAI(
         base_url=base_url, api_key=key, max_retries=0, timeout=90
     ) as client:
-        agent = Agent(
-            name="assistant",
-            instructions="Use the tools.",
-            model=OpenAIChatCompletionsModel(model="haiku", openai_client=client),
-            model_settings=ModelSettings(parallel_tool_calls=True),
-            tools=[
-                function_tool(weather, name_override="get_weather"),
-                function_tool(clock, name_override="get_time"),
-            ],
-        )
+        agent = weather_agent(OpenAIChatCompletionsModel(model="haiku", openai_client=client))
         if stream:
             streamed = Runner.run_streamed(agent, PROMPT, max_turns=5)
             async for _ in streamed.stream_events():
@@ -171,16 +176,7 @@ async def test_openai_agents_sdk_responses_model_runs_two_tool_steps(
     async with openai.AsyncOpenAI(
         base_url=base_url, api_key=key, max_retries=0, timeout=90
     ) as client:
-        agent = Agent(
-            name="assistant",
-            instructions="Use the tools.",
-            model=OpenAIResponsesModel(model="haiku", openai_client=client),
-            model_settings=ModelSettings(parallel_tool_calls=True),
-            tools=[
-                function_tool(weather, name_override="get_weather"),
-                function_tool(clock, name_override="get_time"),
-            ],
-        )
+        agent = weather_agent(OpenAIResponsesModel(model="haiku", openai_client=client))
         run: Any
         if stream:
             run = Runner.run_streamed(agent, PROMPT, max_turns=5, auto_previous_response_id=chained)
